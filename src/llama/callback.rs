@@ -1,0 +1,227 @@
+//! The eval-callback hook that gathers attention scores during scoring passes.
+//!
+//! Without flash attention it reads `kq_soft_max-L` (probabilities, `[n_kv, n_tokens, n_head]`,
+//! column = cache cell). With flash attention there is no probability tensor, so it asks for the
+//! flash-attention node of each layer and recomputes `softmax(scale * q.k + mask)` from that node's own inputs:
+//! the (rotated, RoPE'd) queries, the cached keys of the same cells and the same mask, which
+//! makes both paths agree on the same cells. Per layer it keeps, for each query head and cell,
+//! the maximum probability over all scoring queries.
+
+use rayon::prelude::*;
+
+use super::ffi::{self, EvalHook, Op, Tensor};
+
+/// Max attention probability per (query head, cell) of one layer, `data[h * n_cells + c]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeadCellMax {
+    pub n_head: usize,
+    pub n_cells: usize,
+    pub data: Vec<f32>,
+}
+
+impl HeadCellMax {
+    fn new(n_head: usize, n_cells: usize) -> Self {
+        HeadCellMax { n_head, n_cells, data: vec![0.0; n_head * n_cells] }
+    }
+
+    pub fn head(&self, h: usize) -> &[f32] {
+        &self.data[h * self.n_cells..(h + 1) * self.n_cells]
+    }
+}
+
+/// Which attention path the graph used, as seen by the probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SeenPaths {
+    pub softmax: bool,
+    pub flash_attn: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct AttentionProbe {
+    /// Per model layer: `Some` while that layer is being scored.
+    layers: Vec<Option<HeadCellMax>>,
+    /// Only the first `first_query` tokens of each ubatch are skipped (0: all queries score).
+    pub seen: SeenPaths,
+    pub error: Option<String>,
+}
+
+fn layer_of(name: &str, prefix: &str) -> Option<usize> {
+    name.strip_prefix(prefix)?.strip_prefix('-')?.parse().ok()
+}
+
+/// Layer of a view of llama.cpp's cache tensor, named `cache_k_l<il>` (plus view suffixes).
+fn cache_layer(name: &str) -> Option<usize> {
+    let digits = name.strip_prefix("cache_k_l")?;
+    let end = digits.find(|c: char| !c.is_ascii_digit()).unwrap_or(digits.len());
+    digits[..end].parse().ok()
+}
+
+impl AttentionProbe {
+    /// Starts a scoring pass over cells `[0, n_cells)` of the given layers.
+    pub fn arm(&mut self, n_layer: usize, scored: &[usize], n_head: usize, n_cells: usize) {
+        self.layers = (0..n_layer).map(|_| None).collect();
+        for &l in scored {
+            self.layers[l] = Some(HeadCellMax::new(n_head, n_cells));
+        }
+        self.error = None;
+    }
+
+    /// Ends the pass and returns the per-layer maxima (`None` for unscored layers).
+    pub fn disarm(&mut self) -> Vec<Option<HeadCellMax>> {
+        std::mem::take(&mut self.layers)
+    }
+
+    fn target(&mut self, t: &Tensor<'_>) -> Option<(usize, Op)> {
+        let (layer, op) = match t.op() {
+            Op::SoftMax => (layer_of(t.name(), "kq_soft_max")?, Op::SoftMax),
+            // The flash-attention node is unnamed; its K input is a view of `cache_k_l<il>`.
+            Op::FlashAttn => (cache_layer(t.src(1)?.name())?, Op::FlashAttn),
+            _ => return None,
+        };
+        self.layers.get(layer)?.as_ref()?;
+        Some((layer, op))
+    }
+
+    fn fail(&mut self, msg: String) -> bool {
+        self.error.get_or_insert(msg);
+        true // keep computing; the error is reported after decode
+    }
+}
+
+impl EvalHook for AttentionProbe {
+    fn ask(&mut self, t: &Tensor<'_>) -> bool {
+        match t.op() {
+            Op::SoftMax if t.name().starts_with("kq_soft_max") => self.seen.softmax = true,
+            Op::FlashAttn => self.seen.flash_attn = true,
+            _ => {}
+        }
+        self.target(t).is_some()
+    }
+
+    fn eval(&mut self, t: &Tensor<'_>) -> bool {
+        let Some((layer, op)) = self.target(t) else { return true };
+        let acc = self.layers[layer].as_mut().expect("target checked");
+        let result = match op {
+            Op::SoftMax => reduce_softmax(t, acc),
+            _ => reduce_flash_attn(t, acc),
+        };
+        match result {
+            Ok(()) => true,
+            Err(e) => self.fail(format!("layer {layer}: {e}")),
+        }
+    }
+}
+
+fn f32s(bytes: &[u8]) -> std::borrow::Cow<'_, [f32]> {
+    match bytemuck::try_cast_slice(bytes) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => std::borrow::Cow::Owned(bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()),
+    }
+}
+
+/// `kq_soft_max`: `[n_kv, n_tokens, n_head]` f32; max over the token rows into `acc`.
+fn reduce_softmax(t: &Tensor<'_>, acc: &mut HeadCellMax) -> Result<(), String> {
+    let [n_kv, n_tokens, n_head, _] = t.ne();
+    let nb = t.nb();
+    if t.ggml_type() != llama_cpp_sys_2::GGML_TYPE_F32 || n_head != acc.n_head || nb[0] != 4 {
+        return Err(format!("unexpected kq_soft_max layout {:?} {:?}", t.ne(), nb));
+    }
+    let n_cells = acc.n_cells.min(n_kv);
+    let bytes = t.bytes();
+    let probs = f32s(&bytes);
+    let (s1, s2) = (nb[1] / 4, nb[2] / 4);
+    acc.data.par_chunks_mut(acc.n_cells).enumerate().for_each(|(h, out)| {
+        for q in 0..n_tokens {
+            let row = &probs[h * s2 + q * s1..][..n_cells];
+            for (o, &p) in out.iter_mut().zip(row) {
+                *o = o.max(p);
+            }
+        }
+    });
+    Ok(())
+}
+
+/// `flash_attn_ext(q, k, v, mask)`: recompute the probabilities of the scored cells.
+fn reduce_flash_attn(t: &Tensor<'_>, acc: &mut HeadCellMax) -> Result<(), String> {
+    let (Some(q), Some(k)) = (t.src(0), t.src(1)) else { return Err("flash attention node without q/k".into()) };
+    let mask = t.src(3);
+    let scale = t.op_param_f32(0);
+    let max_bias = t.op_param_f32(1);
+    let softcap = t.op_param_f32(2);
+    if max_bias != 0.0 || softcap != 0.0 {
+        return Err("ALiBi or logit soft-capping is not supported by the scorer".into());
+    }
+    let [hd, n_tokens, n_head, _] = q.ne();
+    let [hd_k, n_kv, n_head_kv, _] = k.ne();
+    if q.ggml_type() != llama_cpp_sys_2::GGML_TYPE_F32 || hd != hd_k || n_head != acc.n_head || n_head_kv == 0 {
+        return Err(format!("unexpected flash attention layout q {:?} k {:?}", q.ne(), k.ne()));
+    }
+    let group = n_head / n_head_kv;
+
+    // Keys of every cell, dequantized: kf[(g * n_kv + c) * hd ..].
+    let kb = k.bytes();
+    let knb = k.nb();
+    let mut kf = Vec::with_capacity(n_head_kv * n_kv * hd);
+    for g in 0..n_head_kv {
+        for c in 0..n_kv {
+            let at = g * knb[2] + c * knb[1];
+            ffi::to_f32(k.ggml_type(), &kb[at..], hd, &mut kf).map_err(|e| e.to_string())?;
+        }
+    }
+    // Mask rows, as f32: mf[q * n_kv ..].
+    let mut mf = Vec::new();
+    if let Some(m) = mask {
+        let mb = m.bytes();
+        let mnb = m.nb();
+        for qi in 0..n_tokens {
+            ffi::to_f32(m.ggml_type(), &mb[qi * mnb[1]..], n_kv, &mut mf).map_err(|e| e.to_string())?;
+        }
+    }
+    let qb = q.bytes();
+    let qnb = q.nb();
+    let qf = f32s(&qb);
+    let n_cells = acc.n_cells.min(n_kv);
+    acc.data.par_chunks_mut(acc.n_cells).enumerate().for_each(|(h, out)| {
+        let g = h / group;
+        let keys = &kf[g * n_kv * hd..(g + 1) * n_kv * hd];
+        let mut logits = vec![0f32; n_kv];
+        for qi in 0..n_tokens {
+            let qv = &qf[(h * qnb[2] + qi * qnb[1]) / 4..][..hd];
+            let mrow = if mf.is_empty() { None } else { Some(&mf[qi * n_kv..(qi + 1) * n_kv]) };
+            let mut max = f32::NEG_INFINITY;
+            for (c, l) in logits.iter_mut().enumerate() {
+                let m = mrow.map_or(0.0, |r| r[c]);
+                *l = if m == f32::NEG_INFINITY {
+                    f32::NEG_INFINITY
+                } else {
+                    scale * dot(qv, &keys[c * hd..(c + 1) * hd]) + m
+                };
+                max = max.max(*l);
+            }
+            if max == f32::NEG_INFINITY {
+                continue;
+            }
+            let sum: f32 = logits.iter_mut().map(|l| {
+                *l = (*l - max).exp();
+                *l
+            }).sum();
+            for (o, l) in out[..n_cells].iter_mut().zip(&logits) {
+                *o = o.max(l / sum);
+            }
+        }
+    });
+    Ok(())
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // Eight accumulators let the compiler vectorise without -ffast-math.
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + ra.iter().zip(rb).map(|(x, y)| x * y).sum::<f32>()
+}

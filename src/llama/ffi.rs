@@ -1,0 +1,228 @@
+//! Every `unsafe` call of kvcompose lives here, behind safe functions and types:
+//! the eval-callback trampoline, read access to ggml tensors inside it, GGUF inspection,
+//! type conversion through ggml's type traits and raw sequence-state transfer.
+
+use std::borrow::Cow;
+use std::ffi::{c_void, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::Mutex;
+
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_sys_2 as sys;
+
+use crate::error::{Error, Result};
+
+/// Receives the scheduler's eval callbacks. Implementations must not block for long: every
+/// node they ask for forces a synchronisation of the backend.
+pub trait EvalHook: Send {
+    /// Whether to see `t` once it is computed.
+    fn ask(&mut self, t: &Tensor<'_>) -> bool;
+    /// `t` is computed and its data readable; return false to abort the graph.
+    fn eval(&mut self, t: &Tensor<'_>) -> bool;
+}
+
+/// Installs `hook` as the eval callback of contexts made from `params`.
+///
+/// The returned params hold a pointer to `hook`: the caller must keep the `Box` alive, and not
+/// move its contents, for as long as any context created from them lives.
+pub fn with_eval_hook<H: EvalHook>(params: LlamaContextParams, hook: &Mutex<H>) -> LlamaContextParams {
+    // SAFETY: the trampoline only reaches `hook` through a shared reference to the Mutex,
+    // never unwinds (catch_unwind), and the caller keeps the Mutex alive beyond the context.
+    unsafe { params.with_cb_eval(Some(trampoline::<H>), std::ptr::from_ref(hook).cast_mut().cast()) }
+}
+
+unsafe extern "C" fn trampoline<H: EvalHook>(t: *mut sys::ggml_tensor, ask: bool, user_data: *mut c_void) -> bool {
+    if t.is_null() || user_data.is_null() {
+        return !ask;
+    }
+    // SAFETY: user_data is the `&Mutex<H>` given to `with_eval_hook`, alive while the context
+    // lives; `t` is a valid graph node for the duration of this call.
+    let hook = unsafe { &*(user_data as *const Mutex<H>) };
+    let tensor = Tensor { raw: unsafe { &*t } };
+    catch_unwind(AssertUnwindSafe(|| {
+        let Ok(mut hook) = hook.lock() else { return !ask };
+        if ask {
+            hook.ask(&tensor)
+        } else {
+            hook.eval(&tensor)
+        }
+    }))
+    // A panic must not cross into C: refuse the node (ask) or abort the graph (eval).
+    .unwrap_or(false)
+}
+
+/// Read-only view of a ggml tensor inside the eval callback.
+#[derive(Clone, Copy)]
+pub struct Tensor<'a> {
+    raw: &'a sys::ggml_tensor,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Rope,
+    SoftMax,
+    FlashAttn,
+    Other,
+}
+
+impl<'a> Tensor<'a> {
+    pub fn name(&self) -> &'a str {
+        // SAFETY: ggml keeps `name` NUL-terminated within its 64 bytes.
+        let name = unsafe { CStr::from_ptr(self.raw.name.as_ptr()) };
+        name.to_str().unwrap_or("")
+    }
+
+    pub fn op(&self) -> Op {
+        match self.raw.op {
+            sys::GGML_OP_ROPE => Op::Rope,
+            sys::GGML_OP_SOFT_MAX => Op::SoftMax,
+            sys::GGML_OP_FLASH_ATTN_EXT => Op::FlashAttn,
+            _ => Op::Other,
+        }
+    }
+
+    pub fn ne(&self) -> [usize; 4] {
+        self.raw.ne.map(|n| usize::try_from(n).unwrap_or(0))
+    }
+
+    pub fn nb(&self) -> [usize; 4] {
+        self.raw.nb
+    }
+
+    pub fn ggml_type(&self) -> u32 {
+        self.raw.type_
+    }
+
+    pub fn op_param_f32(&self, i: usize) -> f32 {
+        f32::from_bits(self.raw.op_params[i] as u32)
+    }
+
+    pub fn src(&self, i: usize) -> Option<Tensor<'a>> {
+        let p = *self.raw.src.get(i)?;
+        // SAFETY: sources of a graph node outlive the callback invocation.
+        (!p.is_null()).then(|| Tensor { raw: unsafe { &*p } })
+    }
+
+    /// The bytes the tensor spans (`ggml_nbytes`, strides included): borrowed when its buffer
+    /// is in host memory, copied from the device otherwise.
+    pub fn bytes(&self) -> Cow<'a, [u8]> {
+        let raw: *const sys::ggml_tensor = self.raw;
+        // SAFETY: `raw` is a live tensor; for host buffers `data` points at `ggml_nbytes` bytes
+        // that stay valid until the scheduler resumes, after this callback returns.
+        unsafe {
+            let n = sys::ggml_nbytes(raw);
+            if self.raw.data.is_null() || n == 0 {
+                return Cow::Borrowed(&[]);
+            }
+            if !self.raw.buffer.is_null() && sys::ggml_backend_buffer_is_host(self.raw.buffer) {
+                Cow::Borrowed(std::slice::from_raw_parts(self.raw.data as *const u8, n))
+            } else {
+                let mut out = vec![0u8; n];
+                sys::ggml_backend_tensor_get(raw, out.as_mut_ptr().cast(), 0, n);
+                Cow::Owned(out)
+            }
+        }
+    }
+}
+
+/// Converts `n` values of ggml type `ty` at the start of `src` to f32, appending to `out`.
+pub fn to_f32(ty: u32, src: &[u8], n: usize, out: &mut Vec<f32>) -> Result<()> {
+    if ty == sys::GGML_TYPE_F32 {
+        let bytes = src.get(..n * 4).ok_or_else(|| Error::Llama("short f32 row".into()))?;
+        out.extend(bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())));
+        return Ok(());
+    }
+    // SAFETY: type traits are static tables; `row_size` bounds the bytes `to_float` reads and
+    // `out` has room for `n` floats.
+    unsafe {
+        let traits = sys::ggml_get_type_traits(ty);
+        let to_float = traits.as_ref().and_then(|t| t.to_float).ok_or_else(|| Error::UnsupportedCacheType(type_name(ty)))?;
+        let need = sys::ggml_row_size(ty, n as i64);
+        if src.len() < need {
+            return Err(Error::Llama(format!("short {} row", type_name(ty))));
+        }
+        out.reserve(n);
+        let at = out.len();
+        to_float(src.as_ptr().cast(), out.as_mut_ptr().add(at), n as i64);
+        out.set_len(at + n);
+    }
+    Ok(())
+}
+
+/// Bytes of a row of `n` values of ggml type `ty`.
+pub fn row_size(ty: u32, n: usize) -> usize {
+    // SAFETY: pure function of its arguments.
+    unsafe { sys::ggml_row_size(ty, n as i64) }
+}
+
+pub fn type_name(ty: u32) -> String {
+    // SAFETY: returns a static string or null.
+    unsafe {
+        let p = sys::ggml_type_name(ty);
+        if p.is_null() { format!("type {ty}") } else { CStr::from_ptr(p).to_string_lossy().into_owned() }
+    }
+}
+
+/// Checks that `path` is a complete GGUF file before llama.cpp sees it, so that a wrong or cut
+/// file gets a precise error instead of llama.cpp's generic load failure.
+pub fn gguf_check(path: &Path) -> Result<()> {
+    let invalid = |reason: String| Error::ModelInvalid { path: path.to_path_buf(), reason };
+    let len = std::fs::metadata(path).map_err(|_| Error::ModelNotFound(path.to_path_buf()))?.len();
+    let mut magic = [0u8; 4];
+    {
+        use std::io::Read;
+        let mut f = std::fs::File::open(path).map_err(Error::io(format!("opening {}", path.display())))?;
+        if f.read_exact(&mut magic).is_err() || &magic != b"GGUF" {
+            return Err(invalid("no GGUF magic at the start of the file".into()));
+        }
+    }
+    let cpath = CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| invalid("path contains a NUL byte".into()))?;
+    // SAFETY: gguf_init_from_file reads metadata only (no_alloc, no ggml context) and returns
+    // null on any parse error; the context is freed before returning.
+    unsafe {
+        let params = sys::gguf_init_params { no_alloc: true, ctx: std::ptr::null_mut() };
+        let ctx = sys::gguf_init_from_file(cpath.as_ptr(), params);
+        if ctx.is_null() {
+            return Err(invalid("corrupt or truncated GGUF metadata".into()));
+        }
+        let offset = sys::gguf_get_data_offset(ctx) as u64;
+        let end = (0..sys::gguf_get_n_tensors(ctx))
+            .map(|i| offset + (sys::gguf_get_tensor_offset(ctx, i) + sys::gguf_get_tensor_size(ctx, i)) as u64)
+            .max()
+            .unwrap_or(offset);
+        sys::gguf_free(ctx);
+        if end > len {
+            return Err(invalid(format!("truncated: tensor data ends at byte {end} but the file has {len} bytes")));
+        }
+    }
+    Ok(())
+}
+
+/// The raw bytes of sequence `seq_id`'s state (`llama_state_seq_get_data`).
+pub fn state_seq_read(ctx: &LlamaContext<'_>, seq_id: i32) -> Result<Vec<u8>> {
+    let flags = llama_cpp_2::context::session::LlamaStateSeqFlags::default();
+    let size = ctx.state_seq_get_size_ext(seq_id, flags);
+    let mut buf = vec![0u8; size];
+    // SAFETY: `buf` holds exactly the `size` bytes llama.cpp reported for this state.
+    let n = unsafe { ctx.state_seq_get_data_ext(buf.as_mut_ptr(), seq_id, flags) };
+    if n != size {
+        return Err(Error::Llama(format!("sequence state read {n} of {size} bytes")));
+    }
+    Ok(buf)
+}
+
+/// Replaces sequence `seq_id` with `state`, which must have been built from a state this
+/// context produced (same layers, types and row sizes), as `state::SeqState::encode` does.
+pub fn state_seq_write(ctx: &mut LlamaContext<'_>, seq_id: i32, state: &[u8]) -> Result<()> {
+    let flags = llama_cpp_2::context::session::LlamaStateSeqFlags::default();
+    // SAFETY: llama.cpp validates the layout (magic, layer count, types, row sizes, lengths)
+    // and reports a mismatch; `state` is a valid readable slice.
+    let ok = unsafe { ctx.state_seq_set_data_ext(state, seq_id, flags) };
+    if !ok {
+        return Err(Error::Llama(format!("llama.cpp refused the rewritten sequence state ({} bytes)", state.len())));
+    }
+    Ok(())
+}

@@ -1,0 +1,228 @@
+//! A llama.cpp context for one sequence: chunked decode, scoring passes through the attention
+//! probe, sequence-state access and generation.
+
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+
+use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams};
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+
+use super::callback::{AttentionProbe, HeadCellMax, SeenPaths};
+use super::ffi;
+use super::model::Model;
+use super::state::SeqState;
+use crate::error::{Error, Result};
+
+const SEQ: i32 = 0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlashAttn {
+    Auto,
+    On,
+    Off,
+}
+
+/// A KV cache element type, by its llama.cpp name (`-ctk`/`-ctv`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KvType(pub KvCacheType);
+
+impl KvType {
+    pub const NAMES: [(&'static str, KvCacheType); 8] = [
+        ("f32", KvCacheType::F32),
+        ("f16", KvCacheType::F16),
+        ("bf16", KvCacheType::BF16),
+        ("q8_0", KvCacheType::Q8_0),
+        ("q4_0", KvCacheType::Q4_0),
+        ("q4_1", KvCacheType::Q4_1),
+        ("q5_0", KvCacheType::Q5_0),
+        ("q5_1", KvCacheType::Q5_1),
+    ];
+
+    pub fn parse(s: &str) -> Result<KvType> {
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(s))
+            .map(|&(_, t)| KvType(t))
+            .ok_or_else(|| Error::UnknownCacheType(s.to_string()))
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES.iter().find(|(_, t)| *t == self.0).map_or("?", |(n, _)| n)
+    }
+
+    pub fn is_quantized(self) -> bool {
+        !matches!(self.0, KvCacheType::F32 | KvCacheType::F16 | KvCacheType::BF16)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionParams {
+    pub n_ctx: usize,
+    pub n_batch: usize,
+    pub n_ubatch: usize,
+    pub n_threads: i32,
+    pub flash_attn: FlashAttn,
+    pub type_k: KvType,
+    pub type_v: KvType,
+    /// Install the attention probe (needed for scoring passes).
+    pub probe: bool,
+}
+
+pub struct Session<'m> {
+    // Field order is drop order: the context must go before the probe it points to.
+    ctx: LlamaContext<'m>,
+    probe: Option<Box<Mutex<AttentionProbe>>>,
+    pub model: &'m Model,
+    batch: LlamaBatch<'static>,
+    n_batch: usize,
+    /// Index in the last batch of the token whose logits were requested.
+    logits_at: Option<i32>,
+}
+
+impl<'m> Session<'m> {
+    pub fn new(model: &'m Model, p: &SessionParams) -> Result<Session<'m>> {
+        let n_ctx = u32::try_from(p.n_ctx).ok().and_then(NonZeroU32::new).ok_or_else(|| Error::Llama(format!("bad context size {}", p.n_ctx)))?;
+        let n_batch = p.n_batch.min(p.n_ctx).max(1);
+        let mut params = LlamaContextParams::default()
+            .with_n_ctx(Some(n_ctx))
+            .with_n_batch(n_batch as u32)
+            .with_n_ubatch(p.n_ubatch.min(n_batch).max(1) as u32)
+            .with_n_threads(p.n_threads)
+            .with_n_threads_batch(p.n_threads)
+            .with_type_k(p.type_k.0)
+            .with_type_v(p.type_v.0)
+            .with_flash_attention_policy(match p.flash_attn {
+                FlashAttn::Auto => -1,
+                FlashAttn::Off => 0,
+                FlashAttn::On => 1,
+            });
+        let probe = p.probe.then(|| Box::new(Mutex::new(AttentionProbe::default())));
+        if let Some(probe) = &probe {
+            params = ffi::with_eval_hook(params, probe);
+        }
+        let ctx = model.inner.new_context(super::model::backend(false), params).map_err(|e| {
+            Error::Llama(format!("cannot create a context of {} tokens with K {} / V {} (flash attention {:?}): {e}", p.n_ctx, p.type_k.name(), p.type_v.name(), p.flash_attn))
+        })?;
+        // SAFETY of the probe pointer: `probe` is boxed (stable address) and stored after `ctx`.
+        Ok(Session { ctx, probe, model, batch: LlamaBatch::new(n_batch, 1), n_batch, logits_at: None })
+    }
+
+    pub fn n_ctx(&self) -> usize {
+        self.ctx.n_ctx() as usize
+    }
+
+    /// Decodes `tokens` at positions `start..`, in batches; logits only for the last token.
+    pub fn decode(&mut self, tokens: &[LlamaToken], start: i32, logits_last: bool) -> Result<()> {
+        for (i, chunk) in tokens.chunks(self.n_batch).enumerate() {
+            let last_chunk = (i + 1) * self.n_batch >= tokens.len();
+            self.batch.clear();
+            for (j, &tok) in chunk.iter().enumerate() {
+                let pos = start + (i * self.n_batch + j) as i32;
+                let logits = logits_last && last_chunk && j + 1 == chunk.len();
+                self.batch.add(tok, pos, &[SEQ], logits).map_err(Error::llama)?;
+            }
+            self.ctx.decode(&mut self.batch).map_err(|e| {
+                Error::Llama(format!("decode of {} tokens at position {} failed: {e}", chunk.len(), start))
+            })?;
+        }
+        self.logits_at = logits_last.then(|| self.batch.n_tokens() - 1);
+        Ok(())
+    }
+
+    /// Logits of the last token decoded with `logits_last`.
+    pub fn logits(&self) -> &[f32] {
+        self.ctx.get_logits_ith(self.logits_at.expect("decode with logits_last first"))
+    }
+
+    /// Decodes `tokens` at `start..` with the probe armed on `layers`, returning each scored
+    /// layer's max attention per (query head, cell) over cells `[0, n_cells)`.
+    pub fn score_pass(&mut self, tokens: &[LlamaToken], start: i32, layers: &[usize], n_cells: usize) -> Result<Vec<Option<HeadCellMax>>> {
+        let info = &self.model.info;
+        let probe = self.probe.as_ref().ok_or_else(|| Error::Llama("session created without the attention probe".into()))?;
+        probe.lock().expect("probe lock").arm(info.n_layer, layers, info.n_head, n_cells);
+        let decoded = self.decode(tokens, start, false);
+        let mut probe = self.probe.as_ref().unwrap().lock().expect("probe lock");
+        let scores = probe.disarm();
+        decoded?;
+        if let Some(e) = probe.error.take() {
+            return Err(Error::Llama(format!("attention scoring failed: {e}")));
+        }
+        if layers.iter().any(|&l| scores[l].is_none()) {
+            return Err(Error::Llama("attention scoring saw no attention node".into()));
+        }
+        Ok(scores)
+    }
+
+    pub fn seen_paths(&self) -> SeenPaths {
+        self.probe.as_ref().map(|p| p.lock().expect("probe lock").seen).unwrap_or_default()
+    }
+
+    pub fn pos_max(&self) -> i32 {
+        self.ctx.kv_cache_seq_pos_max(SEQ)
+    }
+
+    /// Removes the sequence's cells at positions `>= pos`.
+    pub fn truncate(&mut self, pos: i32) -> Result<()> {
+        self.ctx
+            .kv_cache_seq_rm(SEQ, Some(pos as u32), None)
+            .map_err(|e| Error::Llama(format!("could not remove cells from position {pos}: {e}")))
+    }
+
+    pub fn clear(&mut self) {
+        self.ctx.clear_kv_cache();
+    }
+
+    /// Live KV bytes of the sequence, as llama.cpp serialises them.
+    pub fn kv_bytes(&self) -> usize {
+        self.ctx.state_seq_get_size_ext(SEQ, Default::default())
+    }
+
+    pub fn read_state(&self, n_caches: usize) -> Result<SeqState> {
+        SeqState::decode(&ffi::state_seq_read(&self.ctx, SEQ)?, n_caches)
+    }
+
+    pub fn write_state(&mut self, state: &SeqState) -> Result<()> {
+        self.clear();
+        ffi::state_seq_write(&mut self.ctx, SEQ, &state.encode())
+    }
+
+    /// Samples up to `max_tokens` tokens after the last decoded one (at position `start - 1`),
+    /// streaming text pieces to `on_text`; the caller keeps `max_tokens` within the free cells.
+    /// Returns the text and the number of tokens sampled.
+    pub fn generate(&mut self, sampler: &mut LlamaSampler, start: i32, max_tokens: usize, mut on_text: impl FnMut(&str)) -> Result<(String, usize)> {
+        let vocab = self.model.inner.vocab();
+        let mut bytes = Vec::new();
+        let mut text = String::new();
+        let mut pos = start;
+        let mut n = 0;
+        while n < max_tokens {
+            let idx = self.logits_at.expect("decode the prompt with logits_last first");
+            let token = sampler.sample(&self.ctx, idx);
+            sampler.accept(token);
+            if vocab.is_eog(token) {
+                break;
+            }
+            bytes.extend(vocab.token_to_piece(token, false, None));
+            // Print only complete UTF-8; a multi-byte character may span tokens.
+            let valid = match std::str::from_utf8(&bytes) {
+                Ok(s) => s.len(),
+                Err(e) if e.error_len().is_some() => bytes.len(),
+                Err(e) => e.valid_up_to(),
+            };
+            let piece = String::from_utf8_lossy(&bytes[..valid]).into_owned();
+            bytes.drain(..valid);
+            on_text(&piece);
+            text.push_str(&piece);
+            n += 1;
+            if n == max_tokens {
+                break;
+            }
+            self.decode(&[token], pos, true)?;
+            pos += 1;
+        }
+        Ok((text, n))
+    }
+}

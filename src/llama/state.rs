@@ -1,0 +1,360 @@
+//! Codec for llama.cpp's per-sequence state (`llama_state_seq_get_data`) of attention KV caches.
+//!
+//! Layout (little-endian), as written by `llama_kv_cache::state_write`:
+//! ```text
+//! u32 magic | i32 seq_id | one block per KV cache (iSWA models: base cache, then SWA cache)
+//! block: u32 n_stream, per stream: u32 cell_count (0: stream empty, next stream)
+//!   cells: i32 pos, u32 n_seq_id, n_seq_id * i32 seq_id
+//!   u32 v_trans | u32 n_layer | u32 n_rot_k | u32 n_rot_v
+//!   per layer: i32 k_type, u64 k_row_bytes, cell_count rows
+//!   !v_trans: per layer: i32 v_type, u64 v_row_bytes, cell_count rows
+//!    v_trans: per layer: i32 v_type, u32 el_size, u32 n_embd_v, n_embd_v * cell_count elements
+//! ```
+//! Rows are head-major, so head `h` of a row is bytes `[h*row/n_head_kv, (h+1)*row/n_head_kv)`.
+
+use crate::error::{Error, Result};
+
+pub const MAGIC: u32 = 0xaf14_3cd8;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeqState {
+    pub seq_id: i32,
+    pub caches: Vec<CacheState>,
+}
+
+/// One KV cache's part of the state. Only single-stream caches are supported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheState {
+    pub positions: Vec<i32>,
+    pub seq_ids: Vec<Vec<i32>>,
+    pub data: Option<CacheData>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheData {
+    pub v_trans: bool,
+    pub n_rot_k: u32,
+    pub n_rot_v: u32,
+    pub layers: Vec<LayerKv>,
+}
+
+/// K and V of one layer for all cells of the cache state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerKv {
+    pub k_type: i32,
+    pub k_row: usize,
+    /// `cells * k_row` bytes, row per cell.
+    pub k: Vec<u8>,
+    pub v_type: i32,
+    /// Non-transposed: bytes per cell row. Transposed: bytes per element.
+    pub v_unit: usize,
+    /// Transposed only: elements per cell (`n_embd_v_gqa`).
+    pub v_embd: usize,
+    /// Non-transposed: `cells * v_row`. Transposed: `v_embd * cells * el_size`, element-major.
+    pub v: Vec<u8>,
+}
+
+impl CacheState {
+    pub fn n_cells(&self) -> usize {
+        self.positions.len()
+    }
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| {
+            Error::StateFormat(format!("truncated at byte {} reading {what} ({n} bytes)", self.at))
+        })?;
+        let s = &self.buf[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+    fn u32(&mut self, what: &str) -> Result<u32> {
+        Ok(u32::from_le_bytes(self.take(4, what)?.try_into().unwrap()))
+    }
+    fn i32(&mut self, what: &str) -> Result<i32> {
+        Ok(i32::from_le_bytes(self.take(4, what)?.try_into().unwrap()))
+    }
+    fn u64(&mut self, what: &str) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.take(8, what)?.try_into().unwrap()))
+    }
+    fn len(&mut self, count: usize, unit: usize, what: &str) -> Result<&'a [u8]> {
+        let n = count
+            .checked_mul(unit)
+            .ok_or_else(|| Error::StateFormat(format!("size overflow in {what}")))?;
+        self.take(n, what)
+    }
+}
+
+const MAX_LAYERS: u32 = 4096;
+const MAX_SEQ_IDS: u32 = 256;
+
+impl SeqState {
+    /// Parses a sequence state holding `n_caches` KV caches (2 for iSWA models).
+    pub fn decode(buf: &[u8], n_caches: usize) -> Result<SeqState> {
+        let mut r = Reader { buf, at: 0 };
+        let magic = r.u32("magic")?;
+        if magic != MAGIC {
+            return Err(Error::StateFormat(format!("bad magic {magic:#x}, expected {MAGIC:#x}")));
+        }
+        let seq_id = r.i32("seq_id")?;
+        let caches = (0..n_caches).map(|_| decode_cache(&mut r)).collect::<Result<Vec<_>>>()?;
+        if r.at != buf.len() {
+            return Err(Error::StateFormat(format!("{} trailing bytes", buf.len() - r.at)));
+        }
+        Ok(SeqState { seq_id, caches })
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.caches.iter().map(encoded_len_hint).sum::<usize>() + 8);
+        out.extend_from_slice(&MAGIC.to_le_bytes());
+        out.extend_from_slice(&self.seq_id.to_le_bytes());
+        for cache in &self.caches {
+            encode_cache(cache, &mut out);
+        }
+        out
+    }
+}
+
+fn decode_cache(r: &mut Reader) -> Result<CacheState> {
+    let n_stream = r.u32("n_stream")?;
+    if n_stream != 1 {
+        return Err(Error::StateFormat(format!("{n_stream} KV streams; only a unified cache (1 stream) is supported")));
+    }
+    let cell_count = r.u32("cell_count")? as usize;
+    if cell_count > r.buf.len() / 8 {
+        return Err(Error::StateFormat(format!("cell count {cell_count} exceeds the state size")));
+    }
+    let mut positions = Vec::with_capacity(cell_count);
+    let mut seq_ids = Vec::with_capacity(cell_count);
+    for _ in 0..cell_count {
+        positions.push(r.i32("cell pos")?);
+        let n = r.u32("cell n_seq_id")?;
+        if n > MAX_SEQ_IDS {
+            return Err(Error::StateFormat(format!("cell with {n} sequence ids")));
+        }
+        seq_ids.push((0..n).map(|_| r.i32("cell seq_id")).collect::<Result<Vec<_>>>()?);
+    }
+    if cell_count == 0 {
+        return Ok(CacheState { positions, seq_ids, data: None });
+    }
+    let v_trans = match r.u32("v_trans")? {
+        0 => false,
+        1 => true,
+        x => return Err(Error::StateFormat(format!("v_trans = {x}"))),
+    };
+    let n_layer = r.u32("n_layer")?;
+    if n_layer == 0 || n_layer > MAX_LAYERS {
+        return Err(Error::StateFormat(format!("n_layer = {n_layer}")));
+    }
+    let n_rot_k = r.u32("n_rot_k")?;
+    let n_rot_v = r.u32("n_rot_v")?;
+    let mut layers = Vec::with_capacity(n_layer as usize);
+    for _ in 0..n_layer {
+        let k_type = r.i32("k_type")?;
+        let k_row = r.u64("k_row_bytes")? as usize;
+        let k = r.len(cell_count, k_row, "K rows")?.to_vec();
+        layers.push(LayerKv { k_type, k_row, k, v_type: 0, v_unit: 0, v_embd: 0, v: Vec::new() });
+    }
+    for layer in &mut layers {
+        layer.v_type = r.i32("v_type")?;
+        if v_trans {
+            layer.v_unit = r.u32("v el_size")? as usize;
+            layer.v_embd = r.u32("n_embd_v_gqa")? as usize;
+            let n = layer.v_embd.checked_mul(cell_count).ok_or_else(|| Error::StateFormat("V size overflow".into()))?;
+            layer.v = r.len(n, layer.v_unit, "V elements")?.to_vec();
+        } else {
+            layer.v_unit = r.u64("v_row_bytes")? as usize;
+            layer.v = r.len(cell_count, layer.v_unit, "V rows")?.to_vec();
+        }
+    }
+    Ok(CacheState { positions, seq_ids, data: Some(CacheData { v_trans, n_rot_k, n_rot_v, layers }) })
+}
+
+fn encoded_len_hint(c: &CacheState) -> usize {
+    c.data.as_ref().map_or(0, |d| d.layers.iter().map(|l| l.k.len() + l.v.len() + 32).sum()) + c.n_cells() * 12 + 32
+}
+
+fn encode_cache(c: &CacheState, out: &mut Vec<u8>) {
+    let put32 = |out: &mut Vec<u8>, x: u32| out.extend_from_slice(&x.to_le_bytes());
+    put32(out, 1);
+    put32(out, c.n_cells() as u32);
+    for (pos, ids) in c.positions.iter().zip(&c.seq_ids) {
+        out.extend_from_slice(&pos.to_le_bytes());
+        put32(out, ids.len() as u32);
+        for id in ids {
+            out.extend_from_slice(&id.to_le_bytes());
+        }
+    }
+    let Some(d) = &c.data else { return };
+    put32(out, u32::from(d.v_trans));
+    put32(out, d.layers.len() as u32);
+    put32(out, d.n_rot_k);
+    put32(out, d.n_rot_v);
+    for l in &d.layers {
+        out.extend_from_slice(&l.k_type.to_le_bytes());
+        out.extend_from_slice(&(l.k_row as u64).to_le_bytes());
+        out.extend_from_slice(&l.k);
+    }
+    for l in &d.layers {
+        out.extend_from_slice(&l.v_type.to_le_bytes());
+        if d.v_trans {
+            put32(out, l.v_unit as u32);
+            put32(out, l.v_embd as u32);
+        } else {
+            out.extend_from_slice(&(l.v_unit as u64).to_le_bytes());
+        }
+        out.extend_from_slice(&l.v);
+    }
+}
+
+impl LayerKv {
+    /// Bytes of KV head `h` of cell `cell` in K.
+    pub fn k_head(&self, cell: usize, h: usize, n_head_kv: usize) -> &[u8] {
+        let hb = self.k_row / n_head_kv;
+        &self.k[cell * self.k_row + h * hb..cell * self.k_row + (h + 1) * hb]
+    }
+
+    /// Bytes of KV head `h` of cell `cell` in V (non-transposed V only).
+    pub fn v_head(&self, cell: usize, h: usize, n_head_kv: usize) -> &[u8] {
+        let hb = self.v_unit / n_head_kv;
+        &self.v[cell * self.v_unit + h * hb..cell * self.v_unit + (h + 1) * hb]
+    }
+
+    /// Builds the layer of a composed cache: slot `i`'s head `h` takes head `h` of cell
+    /// `sources[h][i]`. Works on raw bytes, so any row type whose head splits on a block boundary.
+    pub fn compose(&self, sources: &[Vec<usize>], n_cells_in: usize, v_trans: bool) -> LayerKv {
+        let n_head_kv = sources.len();
+        let n_out = sources.first().map_or(0, Vec::len);
+        let mut k = Vec::with_capacity(n_out * self.k_row);
+        let mut v = Vec::with_capacity(self.v.len() / n_cells_in.max(1) * n_out);
+        for i in 0..n_out {
+            for (h, src) in sources.iter().enumerate() {
+                k.extend_from_slice(self.k_head(src[i], h, n_head_kv));
+            }
+        }
+        if v_trans {
+            let head_dim = self.v_embd / n_head_kv;
+            let el = self.v_unit;
+            for j in 0..self.v_embd {
+                let src = &sources[j / head_dim];
+                let plane = &self.v[j * n_cells_in * el..(j + 1) * n_cells_in * el];
+                for &c in src {
+                    v.extend_from_slice(&plane[c * el..(c + 1) * el]);
+                }
+            }
+        } else {
+            for i in 0..n_out {
+                for (h, src) in sources.iter().enumerate() {
+                    v.extend_from_slice(self.v_head(src[i], h, n_head_kv));
+                }
+            }
+        }
+        LayerKv { k, v, ..self.clone_header() }
+    }
+
+    fn clone_header(&self) -> LayerKv {
+        LayerKv {
+            k_type: self.k_type,
+            k_row: self.k_row,
+            k: Vec::new(),
+            v_type: self.v_type,
+            v_unit: self.v_unit,
+            v_embd: self.v_embd,
+            v: Vec::new(),
+        }
+    }
+
+    /// V bytes of head `h` of cell `cell`, gathered from the transposed planes when needed.
+    pub fn v_head_bytes(&self, cell: usize, h: usize, n_head_kv: usize, n_cells: usize, v_trans: bool) -> Vec<u8> {
+        if !v_trans {
+            return self.v_head(cell, h, n_head_kv).to_vec();
+        }
+        let head_dim = self.v_embd / n_head_kv;
+        let el = self.v_unit;
+        (h * head_dim..(h + 1) * head_dim)
+            .flat_map(|j| self.v[(j * n_cells + cell) * el..(j * n_cells + cell + 1) * el].iter().copied())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample(n_cells: usize, n_layer: usize, v_trans: bool, n_head_kv: usize) -> SeqState {
+        let row = 8 * n_head_kv;
+        let layers = (0..n_layer)
+            .map(|l| LayerKv {
+                k_type: 1,
+                k_row: row,
+                k: (0..n_cells * row).map(|i| (i * 7 + l) as u8).collect(),
+                v_type: 1,
+                v_unit: if v_trans { 2 } else { row },
+                v_embd: if v_trans { 4 * n_head_kv } else { 0 },
+                v: (0..n_cells * row).map(|i| (i * 13 + l) as u8).collect(),
+            })
+            .collect();
+        SeqState {
+            seq_id: 0,
+            caches: vec![CacheState {
+                positions: (0..n_cells as i32).collect(),
+                seq_ids: vec![vec![0]; n_cells],
+                data: Some(CacheData { v_trans, n_rot_k: 0, n_rot_v: 0, layers }),
+            }],
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn roundtrip(n_cells in 1usize..20, n_layer in 1usize..4, v_trans: bool, n_head_kv in 1usize..4) {
+            let s = sample(n_cells, n_layer, v_trans, n_head_kv);
+            let bytes = s.encode();
+            prop_assert_eq!(SeqState::decode(&bytes, 1).unwrap(), s);
+        }
+
+        #[test]
+        fn truncation_is_an_error_not_a_panic(cut in 0usize..200) {
+            let bytes = sample(5, 2, true, 2).encode();
+            let cut = cut.min(bytes.len() - 1);
+            prop_assert!(SeqState::decode(&bytes[..cut], 1).is_err());
+        }
+
+        #[test]
+        fn compose_moves_each_heads_bytes(n_cells in 2usize..12, v_trans: bool, seed in 0u64..1000) {
+            let n_head_kv = 3;
+            let s = sample(n_cells, 1, v_trans, n_head_kv);
+            let layer = &s.caches[0].data.as_ref().unwrap().layers[0];
+            let n_out = 1 + (seed as usize % (n_cells - 1));
+            let sources: Vec<Vec<usize>> = (0..n_head_kv)
+                .map(|h| (0..n_out).map(|i| (i * (h + 2) + seed as usize) % n_cells).collect())
+                .collect();
+            let out = layer.compose(&sources, n_cells, v_trans);
+            for i in 0..n_out {
+                for h in 0..n_head_kv {
+                    prop_assert_eq!(out.k_head(i, h, n_head_kv), layer.k_head(sources[h][i], h, n_head_kv));
+                    prop_assert_eq!(
+                        out.v_head_bytes(i, h, n_head_kv, n_out, v_trans),
+                        layer.v_head_bytes(sources[h][i], h, n_head_kv, n_cells, v_trans)
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_bad_magic_and_trailing_bytes() {
+        let mut bytes = sample(2, 1, false, 1).encode();
+        assert!(SeqState::decode(&bytes, 1).is_ok());
+        bytes.push(0);
+        assert!(SeqState::decode(&bytes, 1).is_err());
+        bytes[0] ^= 1;
+        assert!(SeqState::decode(&bytes, 1).is_err());
+    }
+}

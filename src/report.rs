@@ -1,0 +1,88 @@
+//! What a run reports: `--json` on stdout, or a llama.cpp-style summary on stderr.
+
+use serde::Serialize;
+
+use crate::compressor::CompressStats;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub answer: String,
+    pub model: String,
+    pub doc_tokens: usize,
+    pub prompt_tokens: usize,
+    /// The fraction of the document's KV cache kept, or null without compression.
+    pub kv_compose: Option<f64>,
+    pub kv_type_k: String,
+    pub kv_type_v: String,
+    /// Cells of the prompt prefix and document, as stock llama.cpp holds them.
+    pub kv_cells_full: usize,
+    /// Cells held for them after compression.
+    pub kv_cells_kept: usize,
+    /// KV bytes stock llama.cpp holds for the whole prompt.
+    pub kv_bytes_full: usize,
+    /// KV bytes held for the whole prompt after compression.
+    pub kv_bytes_kept: usize,
+    /// The KV buffer allocated for the context (n_ctx cells).
+    pub kv_alloc_bytes: usize,
+    pub n_ctx: usize,
+    pub peak_rss_bytes: u64,
+    pub t_prefill_ms: f64,
+    pub t_score_ms: f64,
+    pub t_compress_ms: f64,
+    pub t_decode_ms: f64,
+    pub decode_tokens: usize,
+    pub decode_tokens_per_s: f64,
+    /// Cells kept per layer as realised in the cache (llama.cpp shares cells across layers).
+    pub layer_budgets: Vec<usize>,
+    /// `uniform`: every layer keeps the same number of cells, the realised budgets above.
+    pub budget_mode: &'static str,
+    /// KVCompose's global allocation of the same total over the compressed layers.
+    pub layer_budgets_global: Vec<usize>,
+    pub compress_steps: usize,
+    /// `softmax`, `flash_attn` or null when no scoring pass ran.
+    pub attention_path: Option<&'static str>,
+}
+
+impl Report {
+    pub fn from_stats(&mut self, s: &CompressStats) {
+        self.kv_cells_full = s.cells_full;
+        self.kv_cells_kept = s.cells_kept;
+        self.t_score_ms = s.t_score_ms;
+        self.t_compress_ms = s.t_compress_ms;
+        self.compress_steps = s.steps;
+        self.layer_budgets_global = s.layer_budgets_global.clone();
+    }
+
+    /// The summary printed on stderr, in the shape of llama.cpp's timings.
+    pub fn summary(&self) -> String {
+        let mib = |b: usize| b as f64 / (1024.0 * 1024.0);
+        let per = |ms: f64, n: usize| if n == 0 { (0.0, 0.0) } else { (ms / n as f64, n as f64 * 1e3 / ms.max(1e-9)) };
+        let (pp_ms, pp_tps) = per(self.t_prefill_ms, self.prompt_tokens);
+        let (tg_ms, _) = per(self.t_decode_ms, self.decode_tokens);
+        let mut s = String::new();
+        s += &format!("prompt eval time = {:10.2} ms / {:5} tokens ({:8.2} ms per token, {:8.2} tokens per second)\n", self.t_prefill_ms, self.prompt_tokens, pp_ms, pp_tps);
+        if self.kv_compose.is_some() {
+            s += &format!("      score time = {:10.2} ms\n   compress time = {:10.2} ms / {} steps\n", self.t_score_ms, self.t_compress_ms, self.compress_steps);
+        }
+        s += &format!("       eval time = {:10.2} ms / {:5} runs   ({:8.2} ms per token, {:8.2} tokens per second)\n", self.t_decode_ms, self.decode_tokens, tg_ms, self.decode_tokens_per_s);
+        s += &format!(
+            "kv cache: {} of {} document cells kept, {:.2} MiB vs {:.2} MiB stock ({:.1}%); allocated {:.2} MiB for {} cells ({} K, {} V)\n",
+            self.kv_cells_kept, self.kv_cells_full, mib(self.kv_bytes_kept), mib(self.kv_bytes_full),
+            100.0 * self.kv_bytes_kept as f64 / self.kv_bytes_full.max(1) as f64, mib(self.kv_alloc_bytes), self.n_ctx, self.kv_type_k, self.kv_type_v
+        );
+        s += &format!("peak RSS: {:.2} MiB\n", self.peak_rss_bytes as f64 / (1024.0 * 1024.0));
+        s
+    }
+}
+
+/// Peak resident set size of this process (`VmHWM`), 0 where /proc is unavailable.
+pub fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        })
+        .unwrap_or(0)
+}

@@ -1,0 +1,116 @@
+//! Bad input gets one clear line on stderr and a non-zero exit, through the real binary.
+
+use std::io::Write;
+
+use crate::util::{kvcompose, model_path, stderr};
+use kvcompose::fetch;
+
+fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("kvcompose-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::File::create(&path).unwrap().write_all(bytes).unwrap();
+    path
+}
+
+/// Asserts failure with a single `error:` line that contains `needle`.
+fn fails_with(args: &[&str], needle: &str) {
+    let out = kvcompose(args);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{args:?} succeeded: {err}");
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(lines.len(), 1, "{args:?}: expected one error line, got: {err}");
+    assert!(lines[0].contains(needle), "{args:?}: {:?} lacks {needle:?}", lines[0]);
+    assert!(out.stdout.is_empty(), "{args:?} wrote to stdout");
+}
+
+fn model() -> String {
+    model_path(&fetch::SMOLLM2).display().to_string()
+}
+
+fn doc() -> String {
+    temp_file("doc.txt", b"The cat sat on the mat. It was a sunny day.").display().to_string()
+}
+
+#[test]
+fn missing_model_file() {
+    fails_with(&["-m", "/nonexistent/model.gguf", "-f", &doc(), "-p", "q"], "model file not found: /nonexistent/model.gguf");
+}
+
+#[test]
+fn file_that_is_not_gguf() {
+    let bad = temp_file("not.gguf", b"this is plain text, not a model");
+    fails_with(&["-m", bad.to_str().unwrap(), "-f", &doc(), "-p", "q"], "is not a GGUF model file: no GGUF magic");
+}
+
+#[test]
+fn truncated_gguf() {
+    let bytes = std::fs::read(model()).unwrap();
+    let cut = temp_file("cut.gguf", &bytes[..bytes.len() / 2]);
+    fails_with(&["-m", cut.to_str().unwrap(), "-f", &doc(), "-p", "q"], "truncated: tensor data ends at byte");
+    let head = temp_file("head.gguf", &bytes[..4096]);
+    fails_with(&["-m", head.to_str().unwrap(), "-f", &doc(), "-p", "q"], "corrupt or truncated GGUF metadata");
+}
+
+#[test]
+fn empty_document() {
+    let empty = temp_file("empty.txt", b"");
+    fails_with(&["-m", &model(), "-f", empty.to_str().unwrap(), "-p", "q"], "is empty");
+    let blank = temp_file("blank.txt", b"  \n\n ");
+    fails_with(&["-m", &model(), "-f", blank.to_str().unwrap(), "-p", "q"], "is empty");
+}
+
+#[test]
+fn missing_document() {
+    fails_with(&["-m", &model(), "-f", "/nonexistent/doc.txt", "-p", "q"], "reading document /nonexistent/doc.txt");
+}
+
+#[test]
+fn non_utf8_document() {
+    let bad = temp_file("latin1.txt", b"caf\xe9 au lait");
+    fails_with(&["-m", &model(), "-f", bad.to_str().unwrap(), "-p", "q"], "is not valid UTF-8 (first invalid byte at offset 3)");
+}
+
+#[test]
+fn ratio_outside_unit_interval() {
+    for r in ["0", "1.5", "-0.25", "NaN"] {
+        fails_with(&["-m", &model(), "-f", &doc(), "-p", "q", "--kv-compose", r], "--kv-compose ratio must be in (0, 1]");
+    }
+}
+
+#[test]
+fn prompt_longer_than_context() {
+    fails_with(&["-m", &model(), "-f", &doc(), "-p", "q", "-c", "16"], "does not fit the context of 16 tokens");
+    fails_with(&["-m", &model(), "-f", &doc(), "-p", "q", "-c", "16", "--kv-compose", "0.5"], "does not fit the context of 16 tokens");
+}
+
+#[test]
+fn unknown_kv_type() {
+    fails_with(&["-m", &model(), "-f", &doc(), "-p", "q", "-ctk", "q3_x"], "unsupported KV cache type `q3_x`");
+}
+
+#[test]
+fn sliding_window_model_is_refused_for_compression() {
+    let gemma = model_path(&fetch::GEMMA3).display().to_string();
+    fails_with(&["-m", &gemma, "-f", &doc(), "-p", "q", "--kv-compose", "0.5"], "sliding-window");
+}
+
+#[test]
+fn json_reports_the_required_fields() {
+    let out = kvcompose(&["-m", &model(), "-f", &doc(), "-p", "Where did the cat sit?", "-n", "8", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON object");
+    for key in [
+        "answer", "model", "doc_tokens", "prompt_tokens", "kv_compose", "kv_type_k", "kv_type_v", "kv_cells_full", "kv_cells_kept",
+        "kv_bytes_full", "kv_bytes_kept", "kv_alloc_bytes", "peak_rss_bytes", "t_prefill_ms", "t_score_ms", "t_compress_ms",
+        "t_decode_ms", "decode_tokens_per_s", "layer_budgets",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key} in {v}");
+    }
+    assert!(v["kv_compose"].is_null());
+    assert_eq!(v["kv_cells_full"], v["kv_cells_kept"]);
+    assert_eq!(v["kv_bytes_full"], v["kv_bytes_kept"]);
+    assert_eq!(v["layer_budgets"].as_array().unwrap().len(), 30);
+    assert!(v["answer"].as_str().unwrap().to_lowercase().contains("mat"), "{v}");
+}

@@ -1,0 +1,62 @@
+//! The user-level promise: a single inserted fact is found in long documents by the demo and
+//! the main command, stock and compressed, and compression shrinks the KV buffer.
+
+use crate::util::{doc_prefix, kvcompose, model_path, stderr, LONG_ANSWER, LONG_DOC, LONG_QUESTION};
+use kvcompose::fetch;
+
+fn run_json(doc: &str, extra: &[&str]) -> serde_json::Value {
+    let dir = std::env::temp_dir().join(format!("kvcompose-needle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("doc-{}.txt", doc.len()));
+    std::fs::write(&path, doc).unwrap();
+    let model = model_path(&fetch::SMOLLM2);
+    let mut args = vec!["-m", model.to_str().unwrap(), "-f", path.to_str().unwrap(), "-p", LONG_QUESTION, "-n", "32", "--json"];
+    args.extend(extra);
+    let out = kvcompose(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_slice(&out.stdout).expect("one JSON object")
+}
+
+#[test]
+fn demo_finds_the_fact_with_the_full_cache_and_reports_both_runs() {
+    let model = model_path(&fetch::SMOLLM2);
+    let out = kvcompose(&["demo", "-m", model.to_str().unwrap(), "-n", "32", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["stock"]["doc_tokens"].as_u64().unwrap() >= 4000, "demo document of at least 4k tokens");
+    assert!(v["stock"]["answer"].as_str().unwrap().contains("7381924"), "stock: {}", v["stock"]);
+    assert_eq!(v["kvcompose"]["kv_compose"], 0.5);
+    assert_eq!(v["kvcompose"]["kv_cells_kept"], (v["stock"]["kv_cells_full"].as_f64().unwrap() * 0.5).ceil() as u64);
+}
+
+fn finds(doc: &str, extra: &[&str]) -> serde_json::Value {
+    let v = run_json(doc, extra);
+    assert!(v["answer"].as_str().unwrap().contains(LONG_ANSWER), "{extra:?}: {v}");
+    v
+}
+
+#[test]
+fn main_command_finds_the_fact_in_3k_tokens_stock_and_with_half_the_cache() {
+    let doc = doc_prefix(12_500);
+    let stock = finds(doc, &[]);
+    let n = stock["doc_tokens"].as_u64().unwrap();
+    assert!((2700..=3300).contains(&n), "about 3k tokens, got {n}");
+    let ours = finds(doc, &["--kv-compose", "0.5"]);
+    let (full, kept) = (ours["kv_cells_full"].as_u64().unwrap(), ours["kv_cells_kept"].as_u64().unwrap());
+    assert_eq!(kept, (full as f64 * 0.5).ceil() as u64);
+    assert!(ours["kv_alloc_bytes"].as_u64().unwrap() < stock["kv_alloc_bytes"].as_u64().unwrap());
+}
+
+#[test]
+fn a_quarter_of_the_cache_for_6k_tokens_allocates_at_most_a_third_of_stocks_kv_buffer() {
+    let stock = finds(LONG_DOC, &[]);
+    let n = stock["doc_tokens"].as_u64().unwrap();
+    assert!((5500..=6800).contains(&n), "about 6k tokens, got {n}");
+    let ours = run_json(LONG_DOC, &["--kv-compose", "0.25"]);
+    let (a, b) = (ours["kv_alloc_bytes"].as_u64().unwrap(), stock["kv_alloc_bytes"].as_u64().unwrap());
+    assert!(3 * a <= b, "allocated {a} bytes vs stock {b}");
+    let (kept, full) = (ours["kv_bytes_kept"].as_u64().unwrap(), stock["kv_bytes_full"].as_u64().unwrap());
+    assert!(kept * 100 <= full * 27, "kept {kept} bytes vs stock {full}");
+    // Whether the fact survives at 0.25 is reported, not asserted: see README, "Results".
+    eprintln!("6k tokens at --kv-compose 0.25 answered: {}", ours["answer"]);
+}

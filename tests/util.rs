@@ -1,0 +1,69 @@
+//! Shared helpers: the real models (fetched on first use) and the test documents.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use kvcompose::compress::ScoreOptions;
+use kvcompose::compressor::CompressOptions;
+use kvcompose::fetch;
+use kvcompose::llama::{FlashAttn, KvType, Model, SessionParams};
+use kvcompose::qa::QaOptions;
+
+pub fn model_path(m: &fetch::KnownModel) -> PathBuf {
+    fetch::ensure(m, &fetch::default_dir(), &mut |msg| eprintln!("{msg}")).expect("fetch test model")
+}
+
+pub fn smollm2() -> &'static Model {
+    static M: OnceLock<Model> = OnceLock::new();
+    M.get_or_init(|| Model::load(&model_path(&fetch::SMOLLM2), 0, false).expect("load SmolLM2"))
+}
+
+pub fn gemma3() -> &'static Model {
+    static M: OnceLock<Model> = OnceLock::new();
+    M.get_or_init(|| Model::load(&model_path(&fetch::GEMMA3), 0, false).expect("load Gemma 3"))
+}
+
+pub const LONG_DOC: &str = include_str!("data/areopagitica-long.txt");
+pub const LONG_QUESTION: &str = "What is the special magic number for the printing house mentioned in the provided text?";
+pub const LONG_ANSWER: &str = "4516273";
+
+/// The first `chars` characters of the long document, cut at a paragraph.
+pub fn doc_prefix(chars: usize) -> &'static str {
+    let cut = LONG_DOC[..chars.min(LONG_DOC.len())].rfind("\n\n").unwrap_or(chars);
+    &LONG_DOC[..cut]
+}
+
+pub fn session_params(fa: FlashAttn, k: &str, v: &str) -> SessionParams {
+    SessionParams {
+        n_ctx: 0,
+        n_batch: 2048,
+        n_ubatch: 512,
+        n_threads: std::thread::available_parallelism().map_or(2, |n| n.get() as i32),
+        flash_attn: fa,
+        type_k: KvType::parse(k).unwrap(),
+        type_v: KvType::parse(v).unwrap(),
+        probe: false,
+    }
+}
+
+pub fn qa_options(fa: FlashAttn, k: &str, v: &str, ratio: Option<f64>) -> QaOptions {
+    QaOptions {
+        n_ctx: None,
+        session: session_params(fa, k, v),
+        n_predict: 24,
+        temp: 0.0,
+        seed: 0,
+        compress: ratio.map(|ratio| CompressOptions { ratio, chunk: 0, scorer: Default::default(), scores: ScoreOptions::default() }),
+        query_aware: false,
+    }
+}
+
+/// Runs the kvcompose binary.
+pub fn kvcompose(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kvcompose")).args(args).output().expect("run kvcompose")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
