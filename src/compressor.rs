@@ -100,22 +100,20 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
     let budget = ((opts.ratio * n_total as f64).ceil() as usize).clamp(prefix.len().max(1), n_total);
     let mut stats = CompressStats { cells_full: n_total, compressed_layers: layout.layers.clone(), ..Default::default() };
 
-    let t0 = Instant::now();
-    session.decode(prefix, 0, false)?;
-    stats.t_prefill_ms += ms(t0);
-    let prefix_pos: Vec<i32> = (0..prefix.len() as i32).collect();
-    let mut slots: Vec<LayerSlots> = layout.layers.iter().map(|_| LayerSlots::identity(&prefix_pos, n_head_kv)).collect();
-    let mut pos = prefix.len() as i32;
+    let mut slots: Vec<LayerSlots> = layout.layers.iter().map(|_| LayerSlots::identity(&[], n_head_kv)).collect();
+    let mut pos = 0;
 
-    for chunk in doc.chunks(opts.chunk.max(1)) {
+    for (i, chunk) in doc.chunks(opts.chunk.max(1)).enumerate() {
+        // The prefix goes with the first chunk, in one decode as stock llama.cpp would.
+        let fed: Vec<LlamaToken> = if i == 0 { [prefix, chunk].concat() } else { chunk.to_vec() };
         let t0 = Instant::now();
-        session.decode(chunk, pos, false)?;
+        session.decode(&fed, pos, false)?;
         stats.t_prefill_ms += ms(t0);
-        let chunk_pos: Vec<i32> = (pos..pos + chunk.len() as i32).collect();
+        let fed_pos: Vec<i32> = (pos..pos + fed.len() as i32).collect();
         for s in &mut slots {
-            extend(s, &chunk_pos);
+            extend(s, &fed_pos);
         }
-        pos += chunk.len() as i32;
+        pos += fed.len() as i32;
 
         let t0 = Instant::now();
         let n_cells = slots[0].n_slots();

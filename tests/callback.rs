@@ -10,7 +10,7 @@ use crate::util::{doc_prefix, session_params, smollm2, LONG_QUESTION};
 /// returns the logits of the first generated token and 24 greedy tokens of answer.
 fn run(params: &SessionParams, arm: bool) -> (Vec<f32>, String) {
     let model = smollm2();
-    let toks = prompt::template(&model.inner).tokenize(&model.inner, doc_prefix(6000), LONG_QUESTION).unwrap();
+    let toks = prompt::template(&model.inner).tokenize(&model.inner, doc_prefix(3000), LONG_QUESTION).unwrap();
     let mut all = toks.prefix.clone();
     all.extend(&toks.document);
     all.extend(&toks.tail);

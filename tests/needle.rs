@@ -49,14 +49,13 @@ fn main_command_finds_the_fact_in_3k_tokens_stock_and_with_half_the_cache() {
 
 #[test]
 fn a_quarter_of_the_cache_for_6k_tokens_allocates_at_most_a_third_of_stocks_kv_buffer() {
-    let stock = finds(LONG_DOC, &[]);
-    let n = stock["doc_tokens"].as_u64().unwrap();
-    assert!((5500..=6800).contains(&n), "about 6k tokens, got {n}");
     let ours = run_json(LONG_DOC, &["--kv-compose", "0.25"]);
-    let (a, b) = (ours["kv_alloc_bytes"].as_u64().unwrap(), stock["kv_alloc_bytes"].as_u64().unwrap());
-    assert!(3 * a <= b, "allocated {a} bytes vs stock {b}");
-    let (kept, full) = (ours["kv_bytes_kept"].as_u64().unwrap(), stock["kv_bytes_full"].as_u64().unwrap());
-    assert!(kept * 100 <= full * 27, "kept {kept} bytes vs stock {full}");
+    let n = ours["doc_tokens"].as_u64().unwrap();
+    assert!((5500..=6800).contains(&n), "about 6k tokens, got {n}");
+    // Stock llama.cpp holds `kv_bytes_full` for this prompt and allocates at least that much.
+    let (alloc, kept, full) = (ours["kv_alloc_bytes"].as_u64().unwrap(), ours["kv_bytes_kept"].as_u64().unwrap(), ours["kv_bytes_full"].as_u64().unwrap());
+    assert!(3 * alloc <= full, "allocated {alloc} bytes vs stock's {full}");
+    assert!(kept * 100 <= full * 27, "kept {kept} bytes vs stock's {full}");
     // Whether the fact survives at 0.25 is reported, not asserted: see README, "Results".
     eprintln!("6k tokens at --kv-compose 0.25 answered: {}", ours["answer"]);
 }

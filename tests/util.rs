@@ -34,6 +34,13 @@ pub fn doc_prefix(chars: usize) -> &'static str {
     &LONG_DOC[..cut]
 }
 
+/// The long document from byte `start` (at a paragraph) to `end`.
+pub fn doc_window(start: usize, end: usize) -> &'static str {
+    let from = LONG_DOC[..start].rfind("\n\n").map_or(0, |i| i + 2);
+    let to = LONG_DOC[..end.min(LONG_DOC.len())].rfind("\n\n").unwrap_or(end);
+    &LONG_DOC[from..to]
+}
+
 pub fn session_params(fa: FlashAttn, k: &str, v: &str) -> SessionParams {
     SessionParams {
         n_ctx: 0,
