@@ -140,7 +140,7 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
             let sources: Vec<Vec<Vec<usize>>> = slots.iter().map(|s| top_k_per_head(s, budget, prefix.len())).collect();
             slots = slots.iter().zip(&sources).map(|(s, src)| s.gather(src)).collect();
             let sel = Selection { positions: slot_positions(&slots, pos), sources };
-            let composed = cache::compose(&state, layout.block, &sel, n_head_kv)?;
+            let composed = cache::compose(state, layout.block, &sel, n_head_kv)?;
             session.write_state(&composed)?;
             if session.pos_max() != pos - 1 {
                 return Err(Error::Llama(format!("after rewrite the cache ends at position {}, expected {}", session.pos_max(), pos - 1)));

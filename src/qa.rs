@@ -206,7 +206,7 @@ impl<'m> DocumentSession<'m> {
                 _ => None,
             },
         };
-        r.from_stats(s);
+        r.set_compression(s);
         r
     }
 }

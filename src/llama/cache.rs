@@ -6,7 +6,8 @@ use crate::error::{Error, Result};
 
 /// Returns `state` with cache block `block` replaced by the composite cells of `sel`: cell `i` of
 /// layer `l` holds, for KV head `h`, the K and V bytes of old cell `sel.sources[l][h][i]`.
-pub fn compose(state: &SeqState, block: usize, sel: &Selection, n_head_kv: usize) -> Result<SeqState> {
+/// Takes the state by value so that the old block is freed as the new one is built.
+pub fn compose(mut state: SeqState, block: usize, sel: &Selection, n_head_kv: usize) -> Result<SeqState> {
     let cache = state.caches.get(block).ok_or_else(|| Error::StateFormat(format!("no KV cache block {block}")))?;
     let data = cache.data.as_ref().ok_or_else(|| Error::StateFormat("empty KV cache".into()))?;
     if data.layers.len() != sel.sources.len() {
@@ -22,13 +23,13 @@ pub fn compose(state: &SeqState, block: usize, sel: &Selection, n_head_kv: usize
         return Err(Error::StateFormat("selection refers to a cell beyond the cache".into()));
     }
     let layers = data.layers.iter().zip(&sel.sources).map(|(l, src)| l.compose(src, n_in, data.v_trans)).collect();
-    let mut out = state.clone();
-    out.caches[block] = CacheState {
+    let data = super::state::CacheData { layers, ..data.clone_header() };
+    state.caches[block] = CacheState {
         positions: sel.positions.clone(),
         seq_ids: vec![vec![state.seq_id]; sel.positions.len()],
-        data: Some(super::state::CacheData { layers, ..data.clone_header() }),
+        data: Some(data),
     };
-    Ok(out)
+    Ok(state)
 }
 
 impl super::state::CacheData {

@@ -40,7 +40,7 @@ pub struct SeenPaths {
 pub struct AttentionProbe {
     /// Per model layer: `Some` while that layer is being scored.
     layers: Vec<Option<HeadCellMax>>,
-    /// Only the first `first_query` tokens of each ubatch are skipped (0: all queries score).
+    /// Attention nodes seen in any graph, armed or not.
     pub seen: SeenPaths,
     pub error: Option<String>,
 }
