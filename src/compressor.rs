@@ -100,7 +100,7 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
     let budget = ((opts.ratio * n_total as f64).ceil() as usize).clamp(prefix.len().max(1), n_total);
     let mut stats = CompressStats { cells_full: n_total, compressed_layers: layout.layers.clone(), ..Default::default() };
 
-    let mut slots: Vec<LayerSlots> = layout.layers.iter().map(|_| LayerSlots::identity(&[], n_head_kv)).collect();
+    let mut slots: Vec<LayerSlots> = layout.layers.iter().map(|_| LayerSlots::new(n_head_kv)).collect();
     let mut pos = 0;
 
     for (i, chunk) in doc.chunks(opts.chunk.max(1)).enumerate() {
@@ -111,7 +111,7 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
         stats.t_prefill_ms += ms(t0);
         let fed_pos: Vec<i32> = (pos..pos + fed.len() as i32).collect();
         for s in &mut slots {
-            extend(s, &fed_pos);
+            s.append(&fed_pos);
         }
         pos += fed.len() as i32;
 
@@ -155,13 +155,6 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
     }
     stats.origins = slots.into_iter().map(|s| s.origin).collect();
     Ok(stats)
-}
-
-fn extend(s: &mut LayerSlots, positions: &[i32]) {
-    for (o, sc) in s.origin.iter_mut().zip(&mut s.score) {
-        o.extend_from_slice(positions);
-        sc.extend(std::iter::repeat_n(0.0, positions.len()));
-    }
 }
 
 fn ms(t: Instant) -> f64 {

@@ -69,7 +69,11 @@ pub fn ensure(model: &KnownModel, dir: &Path, log: &mut dyn FnMut(&str)) -> Resu
 /// Downloads, assembles and verifies `model` into `dir`; the file appears only once verified.
 pub fn fetch(model: &KnownModel, dir: &Path, log: &mut dyn FnMut(&str)) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
-    let work = dir.join(format!(".fetch-{}-{}", model.name, std::process::id()));
+    // Unique per call, so concurrent fetches (threads or processes) never share a work folder;
+    // the last atomic rename wins with identical, verified bytes.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let work = dir.join(format!(".fetch-{}-{}-{call}", model.name, std::process::id()));
     let result = fetch_into(model, dir, &work, log);
     let _ = std::fs::remove_dir_all(&work);
     result

@@ -11,6 +11,9 @@ use kvcompose::llama::{FlashAttn, KvType, Model, SessionParams};
 use kvcompose::qa::QaOptions;
 
 pub fn model_path(m: &fetch::KnownModel) -> PathBuf {
+    // Tests run in parallel: fetch each model once, on first use.
+    static FETCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = FETCH.lock().unwrap_or_else(|e| e.into_inner());
     fetch::ensure(m, &fetch::default_dir(), &mut |msg| eprintln!("{msg}")).expect("fetch test model")
 }
 

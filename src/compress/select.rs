@@ -9,9 +9,17 @@ pub struct LayerSlots {
 }
 
 impl LayerSlots {
-    /// An uncompressed layer: every head holds the tokens at `positions`, in cell order.
-    pub fn identity(positions: &[i32], n_head_kv: usize) -> LayerSlots {
-        LayerSlots { origin: vec![positions.to_vec(); n_head_kv], score: vec![vec![0.0; positions.len()]; n_head_kv] }
+    /// A layer of `n_head_kv` heads holding nothing yet.
+    pub fn new(n_head_kv: usize) -> LayerSlots {
+        LayerSlots { origin: vec![Vec::new(); n_head_kv], score: vec![Vec::new(); n_head_kv] }
+    }
+
+    /// Appends freshly decoded tokens: every head holds the tokens at `positions`, unscored.
+    pub fn append(&mut self, positions: &[i32]) {
+        for (o, s) in self.origin.iter_mut().zip(&mut self.score) {
+            o.extend_from_slice(positions);
+            s.resize(o.len(), 0.0);
+        }
     }
 
     pub fn n_slots(&self) -> usize {
