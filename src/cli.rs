@@ -89,7 +89,7 @@ pub struct RunArgs {
     #[arg(short = 'n', long = "n-predict", default_value_t = 128)]
     pub n_predict: usize,
     /// CPU threads [default: all cores]
-    #[arg(short = 't', long = "threads")]
+    #[arg(short = 't', long = "threads", value_parser = clap::value_parser!(i32).range(1..))]
     pub threads: Option<i32>,
     /// Layers to offload to the GPU (-ngl)
     #[arg(long = "n-gpu-layers", default_value_t = 0)]
