@@ -105,9 +105,15 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
 
     for (i, chunk) in doc.chunks(opts.chunk.max(1)).enumerate() {
         // The prefix goes with the first chunk, in one decode as stock llama.cpp would.
-        let fed: Vec<LlamaToken> = if i == 0 { [prefix, chunk].concat() } else { chunk.to_vec() };
+        let first;
+        let fed: &[LlamaToken] = if i == 0 {
+            first = [prefix, chunk].concat();
+            &first
+        } else {
+            chunk
+        };
         let t0 = Instant::now();
-        session.decode(&fed, pos, false)?;
+        session.decode(fed, pos, false)?;
         stats.t_prefill_ms += ms(t0);
         let fed_pos: Vec<i32> = (pos..pos + fed.len() as i32).collect();
         for s in &mut slots {

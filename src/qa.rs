@@ -174,7 +174,7 @@ impl<'m> DocumentSession<'m> {
         let tail = self.prompt.tail.len();
         let s = &self.stats;
         let paths = self.session.seen_paths();
-        let mut r = Report {
+        Report {
             answer: answer.text.trim().to_string(),
             model: model.path.file_name().map_or_else(|| model.info.name.clone(), |f| f.to_string_lossy().into_owned()),
             doc_tokens: self.prompt.document.len(),
@@ -182,31 +182,29 @@ impl<'m> DocumentSession<'m> {
             kv_compose: self.opts.compress.as_ref().map(|c| c.ratio),
             kv_type_k: p.type_k.name().to_string(),
             kv_type_v: p.type_v.name().to_string(),
-            kv_cells_full: 0,
-            kv_cells_kept: 0,
+            kv_cells_full: s.cells_full,
+            kv_cells_kept: s.cells_kept,
             kv_bytes_full: per_cell * (s.cells_full + tail),
             kv_bytes_kept: per_cell * (s.cells_kept + tail),
             kv_alloc_bytes: per_cell * self.session.n_ctx(),
             n_ctx: self.session.n_ctx(),
             peak_rss_bytes: peak_rss_bytes(),
             t_prefill_ms: self.t_load_ms - s.t_score_ms - s.t_compress_ms + answer.t_tail_ms,
-            t_score_ms: 0.0,
-            t_compress_ms: 0.0,
+            t_score_ms: s.t_score_ms,
+            t_compress_ms: s.t_compress_ms,
             t_decode_ms: answer.t_decode_ms,
             decode_tokens: answer.n_tokens,
             decode_tokens_per_s: if answer.t_decode_ms > 0.0 { answer.n_tokens as f64 * 1e3 / answer.t_decode_ms } else { 0.0 },
             layer_budgets: vec![s.cells_kept; model.info.n_layer],
             budget_mode: "uniform",
-            layer_budgets_global: Vec::new(),
-            compress_steps: 0,
+            layer_budgets_global: s.layer_budgets_global.clone(),
+            compress_steps: s.steps,
             attention_path: match (self.opts.compress.is_some(), paths.flash_attn, paths.softmax) {
                 (false, ..) => None,
                 (true, true, _) => Some("flash_attn"),
                 (true, false, true) => Some("softmax"),
                 _ => None,
             },
-        };
-        r.set_compression(s);
-        r
+        }
     }
 }

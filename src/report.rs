@@ -2,8 +2,6 @@
 
 use serde::Serialize;
 
-use crate::compressor::CompressStats;
-
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub answer: String,
@@ -44,15 +42,6 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn set_compression(&mut self, s: &CompressStats) {
-        self.kv_cells_full = s.cells_full;
-        self.kv_cells_kept = s.cells_kept;
-        self.t_score_ms = s.t_score_ms;
-        self.t_compress_ms = s.t_compress_ms;
-        self.compress_steps = s.steps;
-        self.layer_budgets_global = s.layer_budgets_global.clone();
-    }
-
     /// The summary printed on stderr, in the shape of llama.cpp's timings.
     pub fn summary(&self) -> String {
         let mib = |b: usize| b as f64 / (1024.0 * 1024.0);

@@ -6,7 +6,8 @@ use crate::error::{Error, Result};
 
 /// Returns `state` with cache block `block` replaced by the composite cells of `sel`: cell `i` of
 /// layer `l` holds, for KV head `h`, the K and V bytes of old cell `sel.sources[l][h][i]`.
-/// Takes the state by value so that the old block is freed as the new one is built.
+/// Takes the state by value: the other blocks are kept without a copy, the old block is dropped
+/// when the composed one replaces it.
 pub fn compose(mut state: SeqState, block: usize, sel: &Selection, n_head_kv: usize) -> Result<SeqState> {
     let cache = state.caches.get(block).ok_or_else(|| Error::StateFormat(format!("no KV cache block {block}")))?;
     let data = cache.data.as_ref().ok_or_else(|| Error::StateFormat("empty KV cache".into()))?;
