@@ -11,7 +11,7 @@ use crate::compress::scores::kv_head_scores;
 use crate::compress::select::{slot_positions, top_k_per_head};
 use crate::compress::{LayerSlots, ScoreOptions, Selection};
 use crate::error::{Error, Result};
-use crate::llama::{cache, Session};
+use crate::llama::{cache, ModelInfo, Session};
 
 /// Which queries score the cache: each chunk is fed again after itself, and the attention of
 /// that copy's tokens to the cache is the score.
@@ -75,18 +75,21 @@ pub struct CacheLayout {
     /// Number of KV cache blocks in the sequence state (2 for iSWA) and the compressed one.
     pub n_blocks: usize,
     pub block: usize,
+    /// iSWA: the window layers have a cache of their own, left to llama.cpp.
+    pub window: bool,
 }
 
 impl CacheLayout {
-    pub fn of(session: &Session<'_>) -> Result<CacheLayout> {
-        let info = &session.model.info;
+    pub fn of(info: &ModelInfo) -> Result<CacheLayout> {
         if info.recurrent {
             return Err(Error::UnsupportedArch(format!("{} has a recurrent or hybrid memory, not an attention KV cache", info.arch)));
         }
-        match info.n_swa {
-            None => Ok(CacheLayout { layers: (0..info.n_layer).collect(), n_blocks: 1, block: 0 }),
-            Some(_) => Err(Error::UnsupportedArch(format!("{} uses sliding-window attention (iSWA cache), not yet supported", info.arch))),
-        }
+        let layers = info.global_layers().ok_or_else(|| {
+            Error::UnsupportedArch(format!("{} uses sliding-window attention with a layer pattern kvcompose does not know", info.arch))
+        })?;
+        // iSWA state: [global layers' cache][window layers' cache].
+        let window = info.n_swa.is_some();
+        Ok(CacheLayout { layers, n_blocks: if window { 2 } else { 1 }, block: 0, window })
     }
 }
 
@@ -94,7 +97,7 @@ impl CacheLayout {
 /// Afterwards the cache holds the composite cells, the last at position `prefix + doc - 1`.
 pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOptions) -> Result<CompressStats> {
     let Inputs { prefix, doc, copy_intro, query } = input;
-    let layout = CacheLayout::of(session)?;
+    let layout = CacheLayout::of(&session.model.info)?;
     let n_head_kv = session.model.info.n_head_kv;
     let n_total = prefix.len() + doc.len();
     let budget = ((opts.ratio * n_total as f64).ceil() as usize).clamp(prefix.len().max(1), n_total);
@@ -123,11 +126,21 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
 
         let t0 = Instant::now();
         let n_cells = slots[0].n_slots();
-        let mut passes: Vec<(&[LlamaToken], &[LlamaToken])> = vec![(copy_intro, chunk)];
-        passes.extend(query.map(|q| (&[][..], q)));
-        for (intro, tokens) in passes {
-            session.decode(intro, pos, false)?;
-            let maxima = session.score_pass(tokens, pos + intro.len() as i32, &layout.layers, n_cells)?;
+        let copy = [copy_intro, chunk].concat();
+        let mut passes: Vec<(&[LlamaToken], usize)> = vec![(&copy, copy_intro.len())];
+        passes.extend(query.map(|q| (q, 0)));
+        for (tokens, skip) in passes {
+            // On iSWA models a pass must fit one ubatch: llama.cpp places a ubatch's cells
+            // before its positions advance the window, so only cells already outside the
+            // document's window are reused and the window layers keep the document's end.
+            if layout.window && tokens.len() > session.n_ubatch() {
+                return Err(Error::Llama(format!(
+                    "a scoring pass of {} tokens exceeds the ubatch of {} (sliding-window models score one ubatch at a time; lower --kv-chunk or raise -ub)",
+                    tokens.len(),
+                    session.n_ubatch()
+                )));
+            }
+            let maxima = session.score_pass(tokens, skip, pos, &layout.layers, n_cells)?;
             session.truncate(pos)?;
             for (s, &l) in slots.iter_mut().zip(&layout.layers) {
                 let m = maxima[l].as_ref().expect("scored layer");

@@ -91,6 +91,11 @@ impl<'m> DocumentSession<'m> {
                 let budget = ((c.ratio * n_doc as f64).ceil() as usize).max(prompt.prefix.len());
                 if c.chunk == 0 {
                     c.chunk = default_chunk(budget);
+                    if info.n_swa.is_some() {
+                        // Each scoring pass (repeat turn + chunk) must fit one ubatch; see compressor.
+                        let ubatch = opts.session.n_ubatch.min(opts.session.n_batch);
+                        c.chunk = c.chunk.min(ubatch.saturating_sub(copy_intro.len()).max(1));
+                    }
                 }
                 c.chunk = c.chunk.min(prompt.document.len());
                 let q = if opts.query_aware { prompt.tail.len() } else { 0 };
@@ -170,9 +175,16 @@ impl<'m> DocumentSession<'m> {
     /// The report of this document session and one of its answers.
     pub fn report(&self, model: &Model, answer: &Answer) -> Report {
         let p = &self.opts.session;
-        let per_cell = model.info.kv_bytes_per_cell(p.type_k, p.type_v);
+        let info = &model.info;
         let tail = self.prompt.tail.len();
         let s = &self.stats;
+        let n_ctx = self.session.n_ctx();
+        // Global layers hold the (compressed) document and the question; window layers hold the
+        // last window of the prompt either way.
+        let window = info.window_cells(s.cells_full + tail);
+        let bytes = |global: usize, window: usize| info.kv_bytes(p.type_k, p.type_v, global, window);
+        let window_alloc = info.window_alloc_cells(n_ctx, p.n_ubatch.min(p.n_batch).min(n_ctx));
+        let swa = info.swa_layers.clone().unwrap_or_default();
         let paths = self.session.seen_paths();
         Report {
             answer: answer.text.trim().to_string(),
@@ -184,10 +196,10 @@ impl<'m> DocumentSession<'m> {
             kv_type_v: p.type_v.name().to_string(),
             kv_cells_full: s.cells_full,
             kv_cells_kept: s.cells_kept,
-            kv_bytes_full: per_cell * (s.cells_full + tail),
-            kv_bytes_kept: per_cell * (s.cells_kept + tail),
-            kv_alloc_bytes: per_cell * self.session.n_ctx(),
-            n_ctx: self.session.n_ctx(),
+            kv_bytes_full: bytes(s.cells_full + tail, window),
+            kv_bytes_kept: bytes(s.cells_kept + tail, window),
+            kv_alloc_bytes: bytes(n_ctx, window_alloc),
+            n_ctx,
             peak_rss_bytes: peak_rss_bytes(),
             t_prefill_ms: self.t_load_ms - s.t_score_ms - s.t_compress_ms + answer.t_tail_ms,
             t_score_ms: s.t_score_ms,
@@ -195,7 +207,7 @@ impl<'m> DocumentSession<'m> {
             t_decode_ms: answer.t_decode_ms,
             decode_tokens: answer.n_tokens,
             decode_tokens_per_s: if answer.t_decode_ms > 0.0 { answer.n_tokens as f64 * 1e3 / answer.t_decode_ms } else { 0.0 },
-            layer_budgets: vec![s.cells_kept; model.info.n_layer],
+            layer_budgets: (0..info.n_layer).map(|l| if swa.get(l) == Some(&true) { window } else { s.cells_kept }).collect(),
             budget_mode: "uniform",
             layer_budgets_global: s.layer_budgets_global.clone(),
             compress_steps: s.steps,

@@ -91,9 +91,23 @@ fn unknown_kv_type() {
 }
 
 #[test]
-fn sliding_window_model_is_refused_for_compression() {
+fn sliding_window_model_compresses_its_global_layers_only() {
     let gemma = model_path(&fetch::GEMMA3).display().to_string();
-    fails_with(&["-m", &gemma, "-f", &doc(), "-p", "q", "--kv-compose", "0.5"], "sliding-window");
+    let doc = temp_file("gemma-doc.txt", crate::util::doc_prefix(6000).as_bytes()).display().to_string();
+    let out = kvcompose(&["-m", &gemma, "-f", &doc, "-p", "Who wrote this?", "-n", "4", "--kv-compose", "0.5", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let n = |k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}"));
+    let budgets: Vec<u64> = v["layer_budgets"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap()).collect();
+    assert_eq!(budgets.len(), 18);
+    assert!(n("doc_tokens") > 1000, "longer than the window");
+    for (l, &b) in budgets.iter().enumerate() {
+        // Gemma 3: every sixth layer is global and compressed; the others keep their 512-token window.
+        let expect = if l % 6 == 5 { n("kv_cells_kept") } else { 512 };
+        assert_eq!(b, expect, "layer {l}: {v}");
+    }
+    assert_eq!(v["layer_budgets_global"].as_array().unwrap().len(), 3);
+    assert!(n("kv_bytes_kept") < n("kv_bytes_full"));
 }
 
 #[test]

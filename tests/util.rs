@@ -22,6 +22,12 @@ pub fn smollm2() -> &'static Model {
     M.get_or_init(|| Model::load(&model_path(&fetch::SMOLLM2), 0, false).expect("load SmolLM2"))
 }
 
+/// Gemma 3 270M: iSWA cache (global layers 5, 11, 17; the others a 512-token window).
+pub fn gemma3() -> &'static Model {
+    static M: OnceLock<Model> = OnceLock::new();
+    M.get_or_init(|| Model::load(&model_path(&fetch::GEMMA3), 0, false).expect("load Gemma 3"))
+}
+
 pub const LONG_DOC: &str = include_str!("data/areopagitica-long.txt");
 pub const LONG_QUESTION: &str = "What is the special magic number for the printing house mentioned in the provided text?";
 pub const LONG_ANSWER: &str = "4516273";

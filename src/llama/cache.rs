@@ -6,8 +6,9 @@ use crate::error::{Error, Result};
 
 /// Returns `state` with cache block `block` replaced by the composite cells of `sel`: cell `i` of
 /// layer `l` holds, for KV head `h`, the K and V bytes of old cell `sel.sources[l][h][i]`.
-/// Takes the state by value: the other blocks are kept without a copy, the old block is dropped
-/// when the composed one replaces it.
+/// The other blocks (an iSWA window) are emptied: writing the result back leaves their caches
+/// untouched. Takes the state by value, so the old block is dropped when the composed one
+/// replaces it.
 pub fn compose(mut state: SeqState, block: usize, sel: &Selection, n_head_kv: usize) -> Result<SeqState> {
     let cache = state.caches.get(block).ok_or_else(|| Error::StateFormat(format!("no KV cache block {block}")))?;
     let data = cache.data.as_ref().ok_or_else(|| Error::StateFormat("empty KV cache".into()))?;
@@ -25,6 +26,9 @@ pub fn compose(mut state: SeqState, block: usize, sel: &Selection, n_head_kv: us
     }
     let layers = data.layers.iter().zip(&sel.sources).map(|(l, src)| l.compose(src, n_in, data.v_trans)).collect();
     let data = super::state::CacheData { layers, ..data.clone_header() };
+    for c in &mut state.caches {
+        *c = CacheState { positions: Vec::new(), seq_ids: Vec::new(), data: None };
+    }
     state.caches[block] = CacheState {
         positions: sel.positions.clone(),
         seq_ids: vec![vec![state.seq_id]; sel.positions.len()],

@@ -40,6 +40,10 @@ pub struct SeenPaths {
 pub struct AttentionProbe {
     /// Per model layer: `Some` while that layer is being scored.
     layers: Vec<Option<HeadCellMax>>,
+    /// Query rows of the pass that do not score (a prompt before the scoring tokens), and the
+    /// rows each layer has seen so far (a pass may span several ubatches).
+    skip: usize,
+    rows_seen: Vec<usize>,
     /// Attention nodes seen in any graph, armed or not.
     pub seen: SeenPaths,
     pub error: Option<String>,
@@ -57,9 +61,12 @@ fn cache_layer(name: &str) -> Option<usize> {
 }
 
 impl AttentionProbe {
-    /// Starts a scoring pass over cells `[0, n_cells)` of the given layers.
-    pub fn arm(&mut self, n_layer: usize, scored: &[usize], n_head: usize, n_cells: usize) {
+    /// Starts a scoring pass over cells `[0, n_cells)` of the given layers, by the queries of
+    /// the pass's tokens after the first `skip`.
+    pub fn arm(&mut self, n_layer: usize, scored: &[usize], n_head: usize, n_cells: usize, skip: usize) {
         self.layers = (0..n_layer).map(|_| None).collect();
+        self.rows_seen = vec![0; n_layer];
+        self.skip = skip;
         for &l in scored {
             self.layers[l] = Some(HeadCellMax::new(n_head, n_cells));
         }
@@ -101,9 +108,15 @@ impl EvalHook for AttentionProbe {
     fn eval(&mut self, t: &Tensor<'_>) -> bool {
         let Some((layer, op)) = self.target(t) else { return true };
         let acc = self.layers[layer].as_mut().expect("target checked");
+        let first_row = self.skip.saturating_sub(self.rows_seen[layer]);
         let result = match op {
-            Op::SoftMax => reduce_softmax(t, acc),
-            _ => reduce_flash_attn(t, acc),
+            Op::SoftMax => reduce_softmax(t, acc, first_row),
+            _ => reduce_flash_attn(t, acc, first_row),
+        };
+        // Rows of this node: its query tokens (`ne[1]` of the softmax, of q for flash attention).
+        self.rows_seen[layer] += match op {
+            Op::SoftMax => t.ne()[1],
+            _ => t.src(0).map_or(0, |q| q.ne()[1]),
         };
         match result {
             Ok(()) => true,
@@ -119,8 +132,8 @@ fn f32s(bytes: &[u8]) -> std::borrow::Cow<'_, [f32]> {
     }
 }
 
-/// `kq_soft_max`: `[n_kv, n_tokens, n_head]` f32; max over the token rows into `acc`.
-fn reduce_softmax(t: &Tensor<'_>, acc: &mut HeadCellMax) -> Result<(), String> {
+/// `kq_soft_max`: `[n_kv, n_tokens, n_head]` f32; max over the token rows from `first_row` into `acc`.
+fn reduce_softmax(t: &Tensor<'_>, acc: &mut HeadCellMax, first_row: usize) -> Result<(), String> {
     let [n_kv, n_tokens, n_head, _] = t.ne();
     let nb = t.nb();
     if t.ggml_type() != llama_cpp_sys_2::GGML_TYPE_F32 || n_head != acc.n_head || nb[0] != 4 {
@@ -131,7 +144,7 @@ fn reduce_softmax(t: &Tensor<'_>, acc: &mut HeadCellMax) -> Result<(), String> {
     let probs = f32s(&bytes);
     let (s1, s2) = (nb[1] / 4, nb[2] / 4);
     acc.data.par_chunks_mut(acc.n_cells).enumerate().for_each(|(h, out)| {
-        for q in 0..n_tokens {
+        for q in first_row..n_tokens {
             let row = &probs[h * s2 + q * s1..][..n_cells];
             for (o, &p) in out.iter_mut().zip(row) {
                 *o = o.max(p);
@@ -141,8 +154,9 @@ fn reduce_softmax(t: &Tensor<'_>, acc: &mut HeadCellMax) -> Result<(), String> {
     Ok(())
 }
 
-/// `flash_attn_ext(q, k, v, mask)`: recompute the probabilities of the scored cells.
-fn reduce_flash_attn(t: &Tensor<'_>, acc: &mut HeadCellMax) -> Result<(), String> {
+/// `flash_attn_ext(q, k, v, mask)`: recompute the probabilities of the scored cells for the
+/// query rows from `first_row`.
+fn reduce_flash_attn(t: &Tensor<'_>, acc: &mut HeadCellMax, first_row: usize) -> Result<(), String> {
     let (Some(q), Some(k)) = (t.src(0), t.src(1)) else { return Err("flash attention node without q/k".into()) };
     let mask = t.src(3);
     let scale = t.op_param_f32(0);
@@ -185,7 +199,7 @@ fn reduce_flash_attn(t: &Tensor<'_>, acc: &mut HeadCellMax) -> Result<(), String
         let g = h / group;
         let keys = &kf[g * n_kv * hd..(g + 1) * n_kv * hd];
         let mut logits = vec![0f32; n_kv];
-        for qi in 0..n_tokens {
+        for qi in first_row..n_tokens {
             let qv = &qf[(h * qnb[2] + qi * qnb[1]) / 4..][..hd];
             let mrow = if mf.is_empty() { None } else { Some(&mf[qi * n_kv..(qi + 1) * n_kv]) };
             let mut max = f32::NEG_INFINITY;

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::session::LlamaStateSeqFlags;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_sys_2 as sys;
 
@@ -203,7 +204,7 @@ pub fn gguf_check(path: &Path) -> Result<()> {
 
 /// The raw bytes of sequence `seq_id`'s state (`llama_state_seq_get_data`).
 pub fn state_seq_read(ctx: &LlamaContext<'_>, seq_id: i32) -> Result<Vec<u8>> {
-    let flags = llama_cpp_2::context::session::LlamaStateSeqFlags::default();
+    let flags = LlamaStateSeqFlags::empty();
     let size = ctx.state_seq_get_size_ext(seq_id, flags);
     let mut buf = vec![0u8; size];
     // SAFETY: `buf` holds exactly the `size` bytes llama.cpp reported for this state.
@@ -217,7 +218,7 @@ pub fn state_seq_read(ctx: &LlamaContext<'_>, seq_id: i32) -> Result<Vec<u8>> {
 /// Replaces sequence `seq_id` with `state`, which must have been built from a state this
 /// context produced (same layers, types and row sizes), as `state::SeqState::encode` does.
 pub fn state_seq_write(ctx: &mut LlamaContext<'_>, seq_id: i32, state: &[u8]) -> Result<()> {
-    let flags = llama_cpp_2::context::session::LlamaStateSeqFlags::default();
+    let flags = LlamaStateSeqFlags::empty();
     // SAFETY: llama.cpp validates the layout (magic, layer count, types, row sizes, lengths)
     // and reports a mismatch; `state` is a valid readable slice.
     let ok = unsafe { ctx.state_seq_set_data_ext(state, seq_id, flags) };

@@ -36,17 +36,55 @@ pub struct ModelInfo {
     pub recurrent: bool,
     /// Sliding-window size when the model has sliding-window layers (iSWA cache).
     pub n_swa: Option<usize>,
+    /// Per layer: whether it attends through the sliding window (all false without iSWA);
+    /// `None` when the model has window layers but kvcompose does not know which.
+    pub swa_layers: Option<Vec<bool>>,
     pub head_dim_k: usize,
     pub head_dim_v: usize,
 }
 
 impl ModelInfo {
-    /// KV bytes one cell takes over all layers for the given cache types.
-    pub fn kv_bytes_per_cell(&self, type_k: super::KvType, type_v: super::KvType) -> usize {
+    /// KV bytes one cell takes in one layer for the given cache types.
+    pub fn kv_bytes_per_layer_cell(&self, type_k: super::KvType, type_v: super::KvType) -> usize {
         let k = super::ffi::row_size(type_k.0.into(), self.head_dim_k * self.n_head_kv);
         let v = super::ffi::row_size(type_v.0.into(), self.head_dim_v * self.n_head_kv);
-        self.n_layer * (k + v)
+        k + v
     }
+
+    /// Layers with full (global) attention: the whole cache, the one KVCompose compresses.
+    pub fn global_layers(&self) -> Option<Vec<usize>> {
+        let swa = self.swa_layers.as_ref()?;
+        Some((0..self.n_layer).filter(|&l| !swa[l]).collect())
+    }
+
+    /// Cells the window layers hold of a sequence of `n` tokens (llama.cpp keeps the unmasked
+    /// ones: the last `n_swa`).
+    pub fn window_cells(&self, n: usize) -> usize {
+        self.n_swa.map_or(n, |w| n.min(w))
+    }
+
+    /// Cells llama.cpp allocates for the window layers of a context of `n_ctx` cells
+    /// (`llama_kv_cache_iswa`: the window plus one ubatch, padded to 256, at most `n_ctx`).
+    pub fn window_alloc_cells(&self, n_ctx: usize, n_ubatch: usize) -> usize {
+        self.n_swa.map_or(n_ctx, |w| (n_ctx.min(w + n_ubatch)).div_ceil(256) * 256)
+    }
+
+    /// KV bytes of `global` cells in every global layer and `window` cells in every window layer.
+    pub fn kv_bytes(&self, type_k: super::KvType, type_v: super::KvType, global: usize, window: usize) -> usize {
+        let n_window = self.swa_layers.as_ref().map_or(0, |s| s.iter().filter(|&&s| s).count());
+        self.kv_bytes_per_layer_cell(type_k, type_v) * ((self.n_layer - n_window) * global + n_window * window)
+    }
+}
+
+/// Which layers use the sliding window: the GGUF's `sliding_window_pattern` when it is a
+/// period, else llama.cpp's built-in period for the architecture (layer `il` slides unless
+/// `il % period == period - 1`). `None` for an architecture whose pattern kvcompose does not know.
+fn swa_layers(arch: &str, n_layer: usize, pattern_meta: Option<usize>) -> Option<Vec<bool>> {
+    let period = pattern_meta.or(match arch {
+        "gemma3" => Some(6),
+        _ => None,
+    })?;
+    Some((0..n_layer).map(|il| period == 0 || il % period < period - 1).collect())
 }
 
 #[derive(Debug)]
@@ -74,18 +112,38 @@ impl Model {
 
         let meta_usize = |key: &str| inner.meta_val_str(&format!("{arch}.{key}")).ok().and_then(|s| s.parse::<usize>().ok());
         let head_dim = inner.n_embd() as usize / (inner.n_head() as usize).max(1);
+        let n_layer = inner.n_layer() as usize;
+        let swa_layers = match n_swa {
+            None => Some(vec![false; n_layer]),
+            Some(_) => swa_layers(&arch, n_layer, meta_usize("attention.sliding_window_pattern")),
+        };
         let info = ModelInfo {
             head_dim_k: meta_usize("attention.key_length").unwrap_or(head_dim),
             head_dim_v: meta_usize("attention.value_length").unwrap_or(head_dim),
-            n_layer: inner.n_layer() as usize,
+            n_layer,
             n_head: inner.n_head() as usize,
             n_head_kv: inner.n_head_kv() as usize,
             n_ctx_train: inner.n_ctx_train() as usize,
             recurrent: inner.is_recurrent() || inner.is_hybrid(),
             n_swa,
+            swa_layers,
             arch,
             name,
         };
         Ok(Model { inner, info, path: path.to_path_buf() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::swa_layers;
+
+    #[test]
+    fn gemma3_has_a_global_layer_every_sixth() {
+        let s = swa_layers("gemma3", 18, None).unwrap();
+        let global: Vec<usize> = (0..18).filter(|&l| !s[l]).collect();
+        assert_eq!(global, [5, 11, 17]);
+        assert_eq!(swa_layers("gemma3", 4, Some(2)).unwrap(), [true, false, true, false]);
+        assert!(swa_layers("unknown", 4, None).is_none());
     }
 }

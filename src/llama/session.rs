@@ -138,11 +138,12 @@ impl<'m> Session<'m> {
     }
 
     /// Decodes `tokens` at `start..` with the probe armed on `layers`, returning each scored
-    /// layer's max attention per (query head, cell) over cells `[0, n_cells)`.
-    pub fn score_pass(&mut self, tokens: &[LlamaToken], start: i32, layers: &[usize], n_cells: usize) -> Result<Vec<Option<HeadCellMax>>> {
+    /// layer's max attention per (query head, cell) over cells `[0, n_cells)`, by the queries
+    /// of the tokens after the first `skip`.
+    pub fn score_pass(&mut self, tokens: &[LlamaToken], skip: usize, start: i32, layers: &[usize], n_cells: usize) -> Result<Vec<Option<HeadCellMax>>> {
         let info = &self.model.info;
         let probe = self.probe.as_ref().ok_or_else(|| Error::Llama("session created without the attention probe".into()))?;
-        probe.lock().expect("probe lock").arm(info.n_layer, layers, info.n_head, n_cells);
+        probe.lock().expect("probe lock").arm(info.n_layer, layers, info.n_head, n_cells, skip);
         let decoded = self.decode(tokens, start, false);
         let mut probe = self.probe.as_ref().unwrap().lock().expect("probe lock");
         let scores = probe.disarm();
@@ -184,9 +185,16 @@ impl<'m> Session<'m> {
         SeqState::decode(&ffi::state_seq_read(&self.ctx, SEQ)?, n_caches)
     }
 
+    /// Replaces the sequence in each KV cache whose block in `state` has cells; llama.cpp's
+    /// restore skips an empty block, so that cache (an iSWA window) stays exactly as it is.
     pub fn write_state(&mut self, state: &SeqState) -> Result<()> {
-        self.clear();
         ffi::state_seq_write(&mut self.ctx, SEQ, &state.encode())
+    }
+
+    /// Tokens one ubatch holds: a longer decode is split, and on iSWA models the window cache
+    /// may then slide between the parts.
+    pub fn n_ubatch(&self) -> usize {
+        self.ctx.n_ubatch() as usize
     }
 
     /// Samples up to `max_tokens` tokens after the last decoded one (at position `start - 1`),
