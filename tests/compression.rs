@@ -198,19 +198,26 @@ fn gemma3_compressed_global_layers_hold_exactly_the_selected_rows() {
     exact_rows(gemma3(), GEMMA_CHARS);
 }
 
-/// About 1.2k tokens with the fact in the middle, compressed to half in several steps; then
-/// two questions, the second finding the fact.
+/// About 1.2k tokens with the fact in the middle, compressed to half in several steps. A
+/// question answered after another one gets the same answer as when asked first: answering
+/// leaves the compressed document as it was.
 fn continues_after_compression(model: &Model) {
     for (fa, k, v) in CACHES {
         let mut opts = qa_options(fa, k, v, Some(0.5));
         opts.n_predict = 32;
         let mut ds = DocumentSession::load(model, doc_window(5500, 11_000), LONG_QUESTION, &opts).unwrap();
         assert!(ds.stats().steps > 1, "streaming compression ran several steps");
-        let first = ds.ask(model, "Who is this speech addressed to?", &mut |_| {}).unwrap();
-        assert!(first.n_tokens > 0, "{fa:?} {k}/{v}: no first answer");
-        let second = ds.ask(model, LONG_QUESTION, &mut |_| {}).unwrap();
-        assert!(second.n_tokens > 0, "{fa:?} {k}/{v}: no second answer");
-        assert!(second.text.contains(LONG_ANSWER), "{fa:?} {k}/{v}: second answer {:?}", second.text);
+        let alone = ds.ask(model, LONG_QUESTION, &mut |_| {}).unwrap();
+        let other = ds.ask(model, "Who is this speech addressed to?", &mut |_| {}).unwrap();
+        assert!(other.n_tokens > 0, "{fa:?} {k}/{v}: no answer to the other question");
+        let again = ds.ask(model, LONG_QUESTION, &mut |_| {}).unwrap();
+        assert!(again.n_tokens > 0, "{fa:?} {k}/{v}: no second answer");
+        assert_eq!(again.text, alone.text, "{fa:?} {k}/{v}: the earlier answer changed the next one");
+        assert!(again.first_logits == alone.first_logits, "{fa:?} {k}/{v}: logits differ after an earlier answer");
+        // Whether the fact survives is the needle tests' business; here it does with an f16 cache.
+        if (k, v) == ("f16", "f16") {
+            assert!(again.text.contains(LONG_ANSWER), "{fa:?} {k}/{v}: answer {:?}", again.text);
+        }
     }
 }
 
