@@ -172,10 +172,6 @@ impl<'m> Session<'m> {
             .map_err(|e| Error::Llama(format!("could not remove cells from position {pos}: {e}")))
     }
 
-    pub fn clear(&mut self) {
-        self.ctx.clear_kv_cache();
-    }
-
     /// Live KV bytes of the sequence, as llama.cpp serialises them.
     pub fn kv_bytes(&self) -> usize {
         self.ctx.state_seq_get_size_ext(SEQ, Default::default())
