@@ -183,8 +183,8 @@ impl<'m> DocumentSession<'m> {
         // last window of the prompt either way.
         let window = info.window_cells(s.cells_full + tail);
         let bytes = |global: usize, window: usize| info.kv_bytes(p.type_k, p.type_v, global, window);
-        let window_alloc = info.window_alloc_cells(n_ctx, p.n_ubatch.min(p.n_batch).min(n_ctx));
-        let swa = info.swa_layers.clone().unwrap_or_default();
+        let window_alloc = info.window_alloc_cells(n_ctx, self.session.n_ubatch());
+        let swa = info.swa_layers.as_deref().unwrap_or_default();
         let paths = self.session.seen_paths();
         Report {
             answer: answer.text.trim().to_string(),
