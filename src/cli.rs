@@ -4,9 +4,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::compress::ScoreOptions;
+use crate::compress::{Aggregation, MethodName, ScoreOptions};
 use crate::compressor::{CompressOptions, Scorer};
-use crate::error::Result;
+use crate::bench::tasks::TaskKind;
+use crate::bench::Plan;
+use crate::error::{Error, Result};
 use crate::llama::{FlashAttn, KvType, SessionParams};
 use crate::qa::QaOptions;
 
@@ -26,6 +28,69 @@ pub enum Command {
     FetchModel(FetchArgs),
     /// Answer a question about a bundled public-domain document, stock vs --kv-compose.
     Demo(DemoArgs),
+    /// Generated long-document retrieval cases: the full cache and each method at each ratio.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// A few cases, for a smoke test (one needle, 2k tokens, KVCompose and StreamingLLM at 0.25)
+    #[arg(long)]
+    pub quick: bool,
+    /// Tasks [default: all]
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub tasks: Vec<TaskKind>,
+    /// Haystack sizes in characters, about 4 per token [default: 8000,16000,25000]
+    #[arg(long, value_delimiter = ',')]
+    pub lengths: Vec<usize>,
+    /// Depths of the (first) fact [default: 0.1,0.3,0.5,0.7,0.9]
+    #[arg(long, value_delimiter = ',')]
+    pub depths: Vec<f64>,
+    /// Methods [default: all]
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub methods: Vec<MethodName>,
+    /// Ratios kept [default: 0.5,0.25,0.125]; the full cache is always run
+    #[arg(long, value_delimiter = ',')]
+    pub ratios: Vec<f64>,
+    /// Haystack text [default: the bundled Areopagitica, about 6.3k tokens]
+    #[arg(long)]
+    pub haystack: Option<PathBuf>,
+    /// Also answer every case with this stock llama.cpp `llama-completion` (built from the
+    /// llama.cpp that kvcompose bundles: scripts/build-llama-completion.sh)
+    #[arg(long = "llama-completion", value_name = "PATH")]
+    pub llama_completion: Option<PathBuf>,
+    /// Also write the table and the rows to DIR/results.md and DIR/results.json
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+impl BenchArgs {
+    pub fn plan(&self) -> Result<Plan> {
+        let or = |v: &Vec<f64>, quick: &[f64], full: &[f64]| if !v.is_empty() { v.clone() } else if self.quick { quick.to_vec() } else { full.to_vec() };
+        let plan = Plan {
+            tasks: if !self.tasks.is_empty() { self.tasks.clone() } else if self.quick { vec![TaskKind::Needle] } else { TaskKind::ALL.to_vec() },
+            chars: if !self.lengths.is_empty() { self.lengths.clone() } else if self.quick { vec![8000] } else { vec![8000, 16000, 25000] },
+            depths: or(&self.depths, &[0.5], &[0.1, 0.3, 0.5, 0.7, 0.9]),
+            methods: if !self.methods.is_empty() {
+                self.methods.clone()
+            } else if self.quick {
+                vec![MethodName::Kvcompose, MethodName::Streaming]
+            } else {
+                vec![MethodName::Kvcompose, MethodName::Tokens, MethodName::Streaming, MethodName::Random]
+            },
+            ratios: or(&self.ratios, &[0.25], &[0.5, 0.25, 0.125]),
+            seed: u64::from(self.run.seed),
+        };
+        if let Some(&r) = plan.ratios.iter().find(|&&r| !(r > 0.0 && r <= 1.0)) {
+            return Err(Error::RatioOutOfRange(r));
+        }
+        if let Some(&d) = plan.depths.iter().find(|&&d| !(0.0..=1.0).contains(&d)) {
+            return Err(Error::Usage(format!("depth {d} is outside [0, 1]")));
+        }
+        Ok(plan)
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -92,7 +157,7 @@ pub struct RunArgs {
     #[arg(short = 't', long = "threads", value_parser = clap::value_parser!(i32).range(1..))]
     pub threads: Option<i32>,
     /// Layers to offload to the GPU (-ngl)
-    #[arg(long = "n-gpu-layers", default_value_t = 0)]
+    #[arg(long = "n-gpu-layers", env = "LLAMA_ARG_N_GPU_LAYERS", default_value_t = 0)]
     pub n_gpu_layers: u32,
     /// Flash attention (-fa)
     #[arg(long = "flash-attn", value_enum, default_value = "auto")]
@@ -117,6 +182,9 @@ pub struct RunArgs {
     /// Keep this fraction of the document's KV cache, in (0, 1], chosen by KVCompose
     #[arg(long = "kv-compose", value_name = "RATIO", allow_hyphen_values = true)]
     pub kv_compose: Option<f64>,
+    /// Which tokens each head keeps: KVCompose, or a baseline to compare with
+    #[arg(long = "kv-method", value_enum, default_value = "kvcompose")]
+    pub kv_method: MethodName,
     /// Document tokens per compression step [default: budget/8, 64..=512]
     #[arg(long = "kv-chunk", default_value_t = 0)]
     pub kv_chunk: usize,
@@ -127,6 +195,15 @@ pub struct RunArgs {
     /// Max-pool scores over this many neighbouring tokens on each side (keeps spans)
     #[arg(long = "kv-pool", default_value_t = 0)]
     pub kv_pool: usize,
+    /// How the query heads of a GQA group combine into their KV head's score
+    #[arg(long = "kv-group", value_enum, default_value = "mean")]
+    pub kv_group: Aggregation,
+    /// Do not add the mean over KV heads to each head's score
+    #[arg(long = "kv-no-head-mean")]
+    pub kv_no_head_mean: bool,
+    /// Score each chunk against itself only, its copy led in by the previous chunk's end (KVzip)
+    #[arg(long = "kv-local")]
+    pub kv_local: bool,
     /// Also score the cache with the question (the compressed cache then suits that question)
     #[arg(long = "kv-query-aware")]
     pub query_aware: bool,
@@ -157,6 +234,18 @@ pub fn normalize_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec
 }
 
 impl RunArgs {
+    /// Compression with the scoring flags of this run, at `ratio`.
+    pub fn compress_options(&self, ratio: f64) -> CompressOptions {
+        CompressOptions {
+            ratio,
+            method: self.kv_method,
+            chunk: self.kv_chunk,
+            scorer: self.kv_score,
+            scores: ScoreOptions { group: self.kv_group, add_head_mean: !self.kv_no_head_mean, pool: self.kv_pool },
+            local: self.kv_local,
+        }
+    }
+
     pub fn qa_options(&self) -> Result<QaOptions> {
         let threads = self.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(4, |n| n.get() as i32));
         let session = SessionParams {
@@ -179,12 +268,7 @@ impl RunArgs {
             n_predict: self.n_predict,
             temp: self.temp,
             seed: self.seed,
-            compress: self.kv_compose.map(|ratio| CompressOptions {
-                ratio,
-                chunk: self.kv_chunk,
-                scorer: self.kv_score,
-                scores: ScoreOptions { pool: self.kv_pool, ..ScoreOptions::default() },
-            }),
+            compress: self.kv_compose.map(|ratio| self.compress_options(ratio)),
             query_aware: self.query_aware,
         };
         opts.check()?;

@@ -3,12 +3,12 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::cli::{DemoArgs, FetchArgs, QaArgs, RunArgs};
+use crate::cli::{BenchArgs, DemoArgs, FetchArgs, QaArgs, RunArgs};
 use crate::error::{Error, Result};
 use crate::llama::Model;
 use crate::qa::DocumentSession;
 use crate::report::Report;
-use crate::{document, fetch};
+use crate::{bench, document, fetch};
 
 /// The bundled demo document (public domain, see assets/README.md) and its question.
 pub const DEMO_DOCUMENT: &str = include_str!("../assets/areopagitica.txt");
@@ -98,6 +98,65 @@ pub fn demo(args: &DemoArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&both).expect("report serialises"));
     } else {
         eprint!("{}", side_by_side(&stock, &ours));
+    }
+    Ok(())
+}
+
+/// The bench's default haystack: the tests' long Areopagitica without its inserted fact.
+const BENCH_HAYSTACK: &str = include_str!("../tests/data/areopagitica-long.txt");
+
+pub fn bench(args: &BenchArgs) -> Result<()> {
+    let plan = args.plan()?;
+    let mut opts = args.run.qa_options()?;
+    opts.compress = Some(args.run.compress_options(1.0));
+    let haystack = match &args.haystack {
+        Some(p) => document::read(p)?,
+        None => BENCH_HAYSTACK.replace("One of the special magic numbers for the printing house is: 4516273. ", ""),
+    };
+    let model = load_model(&args.run)?;
+    let run = &args.run;
+    let flash_attn = format!("{:?}", run.flash_attn).to_lowercase();
+    let stock = match &args.llama_completion {
+        Some(bin) if !bin.is_file() => return Err(Error::Usage(format!("llama-completion not found: {}", bin.display()))),
+        Some(bin) => Some(bench::Stock {
+            bin,
+            args: bench::stock::StockArgs {
+                model: &model.path,
+                n_ctx: 0,
+                n_predict: run.n_predict,
+                threads: opts.session.n_threads,
+                n_gpu_layers: run.n_gpu_layers,
+                flash_attn: &flash_attn,
+                type_k: &run.cache_type_k,
+                type_v: &run.cache_type_v,
+                n_batch: run.batch_size,
+                n_ubatch: run.ubatch_size,
+            },
+        }),
+        None => None,
+    };
+    let n = plan.cases(&haystack).len() * (plan.settings().len() + usize::from(stock.is_some()));
+    let mut done = 0;
+    let rows = bench::run(&model, &plan, &haystack, &opts, stock.as_ref(), &mut |r| {
+        done += 1;
+        log(&format!(
+            "[{done}/{n}] {:?} {} chars depth {}: {} {} -> {} ({:?})",
+            r.case.task, r.case.chars, r.case.depth, r.method, r.ratio, if r.correct { "correct" } else { "wrong" }, r.answer.chars().take(60).collect::<String>()
+        ));
+    })?;
+    let json = serde_json::to_string_pretty(&rows).expect("rows serialise");
+    let table = bench::table(&rows, &plan.tasks);
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+        for (name, text) in [("results.md", &table), ("results.json", &json)] {
+            let path = dir.join(name);
+            std::fs::write(&path, text).map_err(Error::io(format!("writing {}", path.display())))?;
+        }
+    }
+    if args.run.json {
+        println!("{json}");
+    } else {
+        print!("{table}");
     }
     Ok(())
 }

@@ -8,9 +8,10 @@ use llama_cpp_2::token::LlamaToken;
 
 use crate::compress::budget::{allocate_global, composite_scores};
 use crate::compress::scores::kv_head_scores;
-use crate::compress::select::{slot_positions, top_k_per_head};
-use crate::compress::{LayerSlots, ScoreOptions, Selection};
+use crate::compress::select::slot_positions;
+use crate::compress::{LayerSlots, MethodName, ScoreOptions, Selection};
 use crate::error::{Error, Result};
+use crate::llama::callback::PassScope;
 use crate::llama::{cache, ModelInfo, Session};
 
 /// Which queries score the cache: each chunk is fed again after itself, and the attention of
@@ -30,11 +31,20 @@ pub enum Scorer {
 pub struct CompressOptions {
     /// Fraction of the document's KV cells kept, in (0, 1].
     pub ratio: f64,
+    /// Which tokens each head keeps (KVCompose, or a baseline).
+    pub method: MethodName,
     /// Document tokens decoded between two compressions (0: chosen from the budget).
     pub chunk: usize,
     pub scorer: Scorer,
     pub scores: ScoreOptions,
+    /// Score each chunk against itself (and the prompt prefix) only, its copy led in by the
+    /// previous chunk's last tokens, as KVzip's chunked reconstruction does; otherwise each
+    /// copy scores every cell and older cells keep the max over all copies.
+    pub local: bool,
 }
+
+/// Tokens of the previous chunk that lead a local copy in, so its first tokens have context.
+pub const LEAD_IN: usize = 8;
 
 /// The token streams the compressor works on.
 #[derive(Debug, Clone, Copy)]
@@ -98,6 +108,7 @@ impl CacheLayout {
 pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOptions) -> Result<CompressStats> {
     let Inputs { prefix, doc, copy_intro, query } = input;
     let layout = CacheLayout::of(&session.model.info)?;
+    let method = opts.method.method();
     let n_head_kv = session.model.info.n_head_kv;
     let n_total = prefix.len() + doc.len();
     let budget = ((opts.ratio * n_total as f64).ceil() as usize).clamp(prefix.len().max(1), n_total);
@@ -126,10 +137,17 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
 
         let t0 = Instant::now();
         let n_cells = slots[0].n_slots();
-        let copy = [copy_intro, chunk].concat();
-        let mut passes: Vec<(&[LlamaToken], usize)> = vec![(&copy, copy_intro.len())];
-        passes.extend(query.map(|q| (q, 0)));
-        for (tokens, skip) in passes {
+        // Local scoring: led in by the previous chunk's end, scored against this chunk alone.
+        let at = i * opts.chunk.max(1);
+        let (lead, excluded) = match opts.local && i > 0 {
+            true => (&doc[at.saturating_sub(LEAD_IN)..at], prefix.len()..n_cells - chunk.len()),
+            false => (&doc[..0], 0..0),
+        };
+        let copy = [copy_intro, lead, chunk].concat();
+        let mut passes = vec![(copy.as_slice(), PassScope { skip: copy_intro.len() + lead.len(), excluded })];
+        passes.extend(query.map(|q| (q, PassScope::default())));
+        // Baselines that read no scores skip the passes.
+        for (tokens, scope) in passes.into_iter().filter(|_| method.needs_scores()) {
             // On iSWA models a pass must fit one ubatch: llama.cpp places a ubatch's cells
             // before its positions advance the window, so only cells already outside the
             // document's window are reused and the window layers keep the document's end.
@@ -140,7 +158,7 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
                     session.n_ubatch()
                 )));
             }
-            let maxima = session.score_pass(tokens, skip, pos, &layout.layers, n_cells)?;
+            let maxima = session.score_pass(tokens, scope, pos, &layout.layers, n_cells)?;
             session.truncate(pos)?;
             for (s, &l) in slots.iter_mut().zip(&layout.layers) {
                 let m = maxima[l].as_ref().expect("scored layer");
@@ -156,7 +174,7 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
             let composite: Vec<Vec<f32>> = slots.iter().map(|s| composite_scores(&s.score)).collect();
             stats.layer_budgets_global = allocate_global(&composite, budget * slots.len(), 0);
             let state = session.read_state(layout.n_blocks)?;
-            let sources: Vec<Vec<Vec<usize>>> = slots.iter().map(|s| top_k_per_head(s, budget, prefix.len())).collect();
+            let sources: Vec<Vec<Vec<usize>>> = slots.iter().map(|s| method.select(s, budget, prefix.len())).collect();
             slots = slots.iter().zip(&sources).map(|(s, src)| s.gather(src)).collect();
             let sel = Selection { positions: slot_positions(&slots, pos), sources };
             let composed = cache::compose(state, layout.block, &sel, n_head_kv)?;

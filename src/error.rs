@@ -23,6 +23,8 @@ pub enum Error {
     #[error("prompt of {tokens} tokens does not fit the context of {n_ctx} tokens{hint}")]
     ContextTooLong { tokens: usize, n_ctx: usize, hint: &'static str },
     #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
     Fetch(String),
     #[error("llama.cpp: {0}")]
     Llama(String),

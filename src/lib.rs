@@ -4,8 +4,10 @@
 //! - [`llama`]: the llama.cpp glue (eval-callback probe, state codec, cache rewrite, session).
 //! - [`compressor`]: KVCompose run on a live session, chunk by chunk.
 //! - [`qa`]: the main job, a document in a session answering questions.
+//! - [`bench`]: generated long-document cases, every method and ratio side by side.
 //! - [`cli`], [`commands`]: flags and subcommands; `main.rs` only parses and dispatches.
 
+pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod compress;

@@ -9,6 +9,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Some(Command::FetchModel(args)) => commands::fetch_model(args),
         Some(Command::Demo(args)) => commands::demo(args),
+        Some(Command::Bench(args)) => commands::bench(args),
         None => commands::qa(&cli.qa),
     };
     match result {

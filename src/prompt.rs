@@ -72,6 +72,11 @@ impl PromptText {
         Ok(PromptTokens { prefix, document, tail: self.tail_tokens(model, question) })
     }
 
+    /// The whole prompt as text, for tools that tokenize it themselves (stock llama.cpp).
+    pub fn render(&self, document: &str, question: &str) -> String {
+        format!("{}{document}{}{question}{}", self.prefix, self.tail_before_question, self.tail_after_question)
+    }
+
     /// Tokens of the question turn that follows the document.
     pub fn tail_tokens(&self, model: &LlamaModel, question: &str) -> Vec<LlamaToken> {
         let vocab = model.vocab();

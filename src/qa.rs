@@ -89,17 +89,19 @@ impl<'m> DocumentSession<'m> {
             None => n_prompt + opts.n_predict,
             Some(c) => {
                 let budget = ((c.ratio * n_doc as f64).ceil() as usize).max(prompt.prefix.len());
+                // A scoring pass decodes the repeat turn, the lead-in and a copy of the chunk.
+                let intro = copy_intro.len() + if c.local { compressor::LEAD_IN } else { 0 };
                 if c.chunk == 0 {
                     c.chunk = default_chunk(budget);
                     if info.n_swa.is_some() {
-                        // Each scoring pass (repeat turn + chunk) must fit one ubatch; see compressor.
+                        // Each scoring pass must fit one ubatch; see compressor.
                         let ubatch = opts.session.n_ubatch.min(opts.session.n_batch);
-                        c.chunk = c.chunk.min(ubatch.saturating_sub(copy_intro.len()).max(1));
+                        c.chunk = c.chunk.min(ubatch.saturating_sub(intro).max(1));
                     }
                 }
                 c.chunk = c.chunk.min(prompt.document.len());
                 let q = if opts.query_aware { prompt.tail.len() } else { 0 };
-                (budget + c.chunk + (copy_intro.len() + c.chunk).max(q)).max(budget + prompt.tail.len() + opts.n_predict)
+                (budget + c.chunk + (intro + c.chunk).max(q)).max(budget + prompt.tail.len() + opts.n_predict)
             }
         };
         let n_ctx = opts.n_ctx.unwrap_or(need.min(info.n_ctx_train));
@@ -192,6 +194,7 @@ impl<'m> DocumentSession<'m> {
             doc_tokens: self.prompt.document.len(),
             prompt_tokens: self.prompt.len(),
             kv_compose: self.opts.compress.as_ref().map(|c| c.ratio),
+            kv_method: self.opts.compress.as_ref().map(|c| c.method),
             kv_type_k: p.type_k.name().to_string(),
             kv_type_v: p.type_v.name().to_string(),
             kv_cells_full: s.cells_full,

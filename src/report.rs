@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::compress::MethodName;
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub answer: String,
@@ -10,6 +12,8 @@ pub struct Report {
     pub prompt_tokens: usize,
     /// The fraction of the document's KV cache kept, or null without compression.
     pub kv_compose: Option<f64>,
+    /// Which tokens each head kept (`kvcompose` or a baseline), or null without compression.
+    pub kv_method: Option<MethodName>,
     pub kv_type_k: String,
     pub kv_type_v: String,
     /// Cells of the prompt prefix and document, as stock llama.cpp holds them.

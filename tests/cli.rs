@@ -164,3 +164,37 @@ fn default_model_and_document_on_stdin() {
     assert!(String::from_utf8_lossy(&out.stdout).to_lowercase().contains("mat"));
     assert!(stderr(&out).contains("prompt eval time ="), "timings on stderr");
 }
+
+#[test]
+fn bench_quick_answers_every_case_under_every_setting() {
+    let out = kvcompose(&["bench", "-m", &model(), "--quick", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("stdout is a JSON array of rows");
+    let settings: Vec<(String, f64)> = rows.iter().map(|r| (r["method"].as_str().unwrap().to_string(), r["ratio"].as_f64().unwrap())).collect();
+    assert_eq!(settings, [("full".to_string(), 1.0), ("kvcompose".to_string(), 0.25), ("streaming".to_string(), 0.25)]);
+    // The full cache finds the needle of this 2k-token case; the row's verdict is its answer's.
+    let full = &rows[0];
+    let gold = full["gold"][0].as_str().unwrap();
+    assert!(full["correct"].as_bool().unwrap() && full["answer"].as_str().unwrap().contains(gold), "{full}");
+    for r in &rows[1..] {
+        assert_eq!(r["correct"].as_bool().unwrap(), r["answer"].as_str().unwrap().contains(gold), "{r}");
+        let kept = r["report"]["kv_bytes_kept"].as_f64().unwrap() / full["report"]["kv_bytes_kept"].as_f64().unwrap();
+        assert!(kept < 0.3, "{} kept {kept} of the full cache's bytes", r["method"]);
+    }
+    // Progress goes to stderr, one line per answer.
+    assert_eq!(stderr(&out).lines().filter(|l| l.contains("] Needle")).count(), 3, "{}", stderr(&out));
+    let table = kvcompose(&["bench", "-m", &model(), "--quick", "--methods", "random", "--depths", "0.2"]);
+    assert!(table.status.success(), "{}", stderr(&table));
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.starts_with("| method | ratio | needle | all |") && text.contains("| random | 0.25 |"), "{text}");
+}
+
+#[test]
+fn bench_rejects_bad_plans() {
+    let out = kvcompose(&["bench", "--ratios", "0.5,1.5"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("ratio must be in (0, 1], got 1.5"), "{}", stderr(&out));
+    let out = kvcompose(&["bench", "--depths", "2"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("depth 2 is outside [0, 1]"), "{}", stderr(&out));
+}

@@ -5,13 +5,13 @@
 
 use kvcompose::compress::Selection;
 use kvcompose::compressor::{CacheLayout, CompressOptions};
-use kvcompose::llama::callback::HeadCellMax;
+use kvcompose::llama::callback::{HeadCellMax, PassScope};
 use kvcompose::llama::{cache, FlashAttn, Model, Session, SessionParams};
 use kvcompose::prompt;
 use kvcompose::qa::{DocumentSession, QaOptions};
 use llama_cpp_2::token::LlamaToken;
 
-use crate::util::{doc_prefix, doc_window, gemma3, qa_options, session_params, smollm2, LONG_ANSWER, LONG_QUESTION};
+use crate::util::{doc_prefix, doc_window, gemma3, n_gpu_layers, qa_options, session_params, smollm2, LONG_ANSWER, LONG_QUESTION};
 
 /// (flash attention, K type, V type). A quantized V needs flash attention in llama.cpp.
 const CACHES: [(FlashAttn, &str, &str); 6] = [
@@ -82,7 +82,11 @@ fn identity_and_permuted_rewrites(model: &Model, chars: usize) {
         let mean_abs = stock.iter().map(|x| x.abs()).sum::<f32>() / stock.len() as f32;
         let mean_diff = mixed.iter().zip(&stock).map(|(a, b)| (a - b).abs()).sum::<f32>() / stock.len() as f32;
         assert_eq!(argmax(&mixed), argmax(&stock), "{fa:?} {k}/{v}: composite permutation changed the greedy token");
-        assert!(mean_diff < 0.04 * mean_abs, "{fa:?} {k}/{v}: composite permutation moved logits by {mean_diff} on average (max {diff})");
+        // On the GPU, llama.cpp's CUDA kernels sum in other orders and partly in half precision:
+        // on an H200 the q8_0 flash-attention cache moved logits by 1.11 on average.
+        let tol = if n_gpu_layers() > 0 { 0.15 } else { 0.04 };
+        eprintln!("{fa:?} {k}/{v}: composite permutation moved logits by {:.3} of their mean magnitude (max {diff})", mean_diff / mean_abs);
+        assert!(mean_diff < tol * mean_abs, "{fa:?} {k}/{v}: composite permutation moved logits by {mean_diff} on average (max {diff})");
     }
 }
 
@@ -235,30 +239,52 @@ fn gemma3_decoding_continues_after_compression_and_a_second_question_works() {
 fn softmax_and_flash_attention_paths_give_the_same_scores() {
     let model = smollm2();
     let p = prompt_tokens(model, 2500);
+    let n = p.doc.len();
     let layers: Vec<usize> = (0..model.info.n_layer).collect();
-    let score = |fa| -> Vec<HeadCellMax> {
-        let params = SessionParams { probe: true, n_ctx: 2 * p.doc.len() + 8, ..session_params(fa, "f16", "f16") };
+    let score = |fa, scope: PassScope| -> Vec<HeadCellMax> {
+        let params = SessionParams { probe: true, n_ctx: 2 * n + 8, ..session_params(fa, "f16", "f16") };
         let mut s = Session::new(model, &params).unwrap();
         s.decode(&p.doc, 0, false).unwrap();
-        let n = p.doc.len();
-        let out = s.score_pass(&p.doc, 0, n as i32, &layers, n).unwrap();
+        let out = s.score_pass(&p.doc, scope, n as i32, &layers, n).unwrap();
         let seen = s.seen_paths();
         assert_eq!((seen.softmax, seen.flash_attn), (fa == FlashAttn::Off, fa == FlashAttn::On), "attention path");
         out.into_iter().map(Option::unwrap).collect()
     };
-    let (soft, flash) = (score(FlashAttn::Off), score(FlashAttn::On));
-    // Layer 0 sees identical queries and keys in both graphs, so the recomputed probabilities
-    // must match the softmax node to float tolerance (queries are rounded to f16 in the softmax
-    // path's matmul). Deeper layers get hidden states that the two attention kernels computed
-    // with different rounding, which the model amplifies; they must still agree closely.
-    for (l, (a, b)) in soft.iter().zip(&flash).enumerate() {
-        assert_eq!((a.n_head, a.n_cells), (b.n_head, b.n_cells));
-        let d: Vec<f32> = a.data.iter().zip(&b.data).map(|(x, y)| (x - y).abs()).collect();
-        let max = d.iter().fold(0f32, |m, &x| m.max(x));
-        let mean = d.iter().sum::<f32>() / d.len() as f32;
-        if l == 0 {
-            assert!(max < 1e-3, "layer 0: max |softmax - flash| = {max}");
+    let excluded = PassScope { skip: 0, excluded: 8..n / 2 };
+    let whole = score(FlashAttn::Off, PassScope::default());
+    for scope in [PassScope::default(), excluded.clone()] {
+        let (soft, flash) = (score(FlashAttn::Off, scope.clone()), score(FlashAttn::On, scope.clone()));
+        // Layer 0 sees identical queries and keys in both graphs, so the recomputed probabilities
+        // must match the softmax node to float tolerance (queries are rounded to f16 in the softmax
+        // path's matmul). Deeper layers get hidden states that the two attention kernels computed
+        // with different rounding, which the model amplifies; they must still agree closely.
+        for (l, (a, b)) in soft.iter().zip(&flash).enumerate() {
+            assert_eq!((a.n_head, a.n_cells), (b.n_head, b.n_cells));
+            let d: Vec<f32> = a.data.iter().zip(&b.data).map(|(x, y)| (x - y).abs()).collect();
+            let max = d.iter().fold(0f32, |m, &x| m.max(x));
+            let mean = d.iter().sum::<f32>() / d.len() as f32;
+            if l == 0 {
+                assert!(max < 1e-3, "layer 0 ({:?}): max |softmax - flash| = {max}", scope.excluded);
+            }
+            assert!(mean < 2e-2, "layer {l} ({:?}): mean |softmax - flash| = {mean}", scope.excluded);
         }
-        assert!(mean < 2e-2, "layer {l}: mean |softmax - flash| = {mean}");
+        if scope.excluded.is_empty() {
+            continue;
+        }
+        // Excluded cells score nothing; the others are renormalised without them, so they
+        // score at least as much as with every cell in the softmax (same graph: same queries).
+        // Heads that attend only to the sinks and the copy barely change, so the gain is
+        // asked of the model as a whole.
+        let mut gained = 0;
+        for (a, w) in soft.iter().zip(&whole) {
+            for h in 0..a.n_head {
+                let (ra, rw) = (a.head(h), w.head(h));
+                assert!(ra[scope.excluded.clone()].iter().all(|&x| x == 0.0), "excluded cells were scored");
+                let kept = (0..n).filter(|c| !scope.excluded.contains(c));
+                assert!(kept.clone().all(|c| ra[c] >= rw[c] * (1.0 - 1e-6)), "renormalised scores shrank");
+                gained += kept.filter(|&c| ra[c] > rw[c] * 1.01).count();
+            }
+        }
+        assert!(gained > 0, "renormalisation changed nothing");
     }
 }

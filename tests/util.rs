@@ -17,15 +17,21 @@ pub fn model_path(m: &fetch::KnownModel) -> PathBuf {
     fetch::ensure(m, &fetch::default_dir(), &mut |msg| eprintln!("{msg}")).expect("fetch test model")
 }
 
+/// Layers offloaded to the GPU: llama.cpp's `LLAMA_ARG_N_GPU_LAYERS`, which the CLI also reads,
+/// so the same suite checks a GPU build (0, the CPU, when unset).
+pub fn n_gpu_layers() -> u32 {
+    std::env::var("LLAMA_ARG_N_GPU_LAYERS").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
 pub fn smollm2() -> &'static Model {
     static M: OnceLock<Model> = OnceLock::new();
-    M.get_or_init(|| Model::load(&model_path(&fetch::SMOLLM2), 0, false).expect("load SmolLM2"))
+    M.get_or_init(|| Model::load(&model_path(&fetch::SMOLLM2), n_gpu_layers(), false).expect("load SmolLM2"))
 }
 
 /// Gemma 3 270M: iSWA cache (global layers 5, 11, 17; the others a 512-token window).
 pub fn gemma3() -> &'static Model {
     static M: OnceLock<Model> = OnceLock::new();
-    M.get_or_init(|| Model::load(&model_path(&fetch::GEMMA3), 0, false).expect("load Gemma 3"))
+    M.get_or_init(|| Model::load(&model_path(&fetch::GEMMA3), n_gpu_layers(), false).expect("load Gemma 3"))
 }
 
 pub const LONG_DOC: &str = include_str!("data/areopagitica-long.txt");
@@ -65,7 +71,7 @@ pub fn qa_options(fa: FlashAttn, k: &str, v: &str, ratio: Option<f64>) -> QaOpti
         n_predict: 24,
         temp: 0.0,
         seed: 0,
-        compress: ratio.map(|ratio| CompressOptions { ratio, chunk: 0, scorer: Default::default(), scores: ScoreOptions::default() }),
+        compress: ratio.map(|ratio| CompressOptions { ratio, method: Default::default(), chunk: 0, scorer: Default::default(), scores: ScoreOptions::default(), local: false }),
         query_aware: false,
     }
 }

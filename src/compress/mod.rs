@@ -6,9 +6,11 @@
 //! layers), each layer and head chooses its own tokens.
 
 pub mod budget;
+pub mod methods;
 pub mod scores;
 pub mod select;
 
 pub use budget::allocate_global;
+pub use methods::{Method, MethodName};
 pub use scores::{Aggregation, ScoreOptions};
 pub use select::{LayerSlots, Selection};

@@ -1,7 +1,7 @@
 //! From per-query-head attention maxima to one score per (KV head, cell).
 
 /// How the query heads of a GQA group are combined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Aggregation {
     #[default]

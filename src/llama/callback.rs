@@ -7,6 +7,8 @@
 //! makes both paths agree on the same cells. Per layer it keeps, for each query head and cell,
 //! the maximum probability over all scoring queries.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use super::ffi::{self, EvalHook, Op, Tensor};
@@ -36,13 +38,22 @@ pub struct SeenPaths {
     pub flash_attn: bool,
 }
 
+/// Which query rows and cells of a scoring pass count.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PassScope {
+    /// Leading query rows that do not score (a prompt before the scoring tokens).
+    pub skip: usize,
+    /// Cells left out of the scores and of the softmax's normalisation, so the pass scores the
+    /// other cells as if these were absent (KVzip scores each chunk against itself).
+    pub excluded: Range<usize>,
+}
+
 #[derive(Debug, Default)]
 pub struct AttentionProbe {
     /// Per model layer: `Some` while that layer is being scored.
     layers: Vec<Option<HeadCellMax>>,
-    /// Query rows of the pass that do not score (a prompt before the scoring tokens), and the
-    /// rows each layer has seen so far (a pass may span several ubatches).
-    skip: usize,
+    scope: PassScope,
+    /// Query rows each layer has seen so far (a pass may span several ubatches).
     rows_seen: Vec<usize>,
     /// Attention nodes seen in any graph, armed or not.
     pub seen: SeenPaths,
@@ -62,11 +73,11 @@ fn cache_layer(name: &str) -> Option<usize> {
 
 impl AttentionProbe {
     /// Starts a scoring pass over cells `[0, n_cells)` of the given layers, by the queries of
-    /// the pass's tokens after the first `skip`.
-    pub fn arm(&mut self, n_layer: usize, scored: &[usize], n_head: usize, n_cells: usize, skip: usize) {
+    /// the pass's tokens after the first `scope.skip`.
+    pub fn arm(&mut self, n_layer: usize, scored: &[usize], n_head: usize, n_cells: usize, scope: PassScope) {
         self.layers = (0..n_layer).map(|_| None).collect();
         self.rows_seen = vec![0; n_layer];
-        self.skip = skip;
+        self.scope = scope;
         for &l in scored {
             self.layers[l] = Some(HeadCellMax::new(n_head, n_cells));
         }
@@ -108,10 +119,11 @@ impl EvalHook for AttentionProbe {
     fn eval(&mut self, t: &Tensor<'_>) -> bool {
         let Some((layer, op)) = self.target(t) else { return true };
         let acc = self.layers[layer].as_mut().expect("target checked");
-        let first_row = self.skip.saturating_sub(self.rows_seen[layer]);
+        let first_row = self.scope.skip.saturating_sub(self.rows_seen[layer]);
+        let excluded = self.scope.excluded.clone();
         let result = match op {
-            Op::SoftMax => reduce_softmax(t, acc, first_row),
-            _ => reduce_flash_attn(t, acc, first_row),
+            Op::SoftMax => reduce_softmax(t, acc, first_row, excluded),
+            _ => reduce_flash_attn(t, acc, first_row, excluded),
         };
         // Rows of this node: its query tokens (`ne[1]` of the softmax, of q for flash attention).
         self.rows_seen[layer] += match op {
@@ -132,8 +144,9 @@ fn f32s(bytes: &[u8]) -> std::borrow::Cow<'_, [f32]> {
     }
 }
 
-/// `kq_soft_max`: `[n_kv, n_tokens, n_head]` f32; max over the token rows from `first_row` into `acc`.
-fn reduce_softmax(t: &Tensor<'_>, acc: &mut HeadCellMax, first_row: usize) -> Result<(), String> {
+/// `kq_soft_max`: `[n_kv, n_tokens, n_head]` f32; max over the token rows from `first_row` into
+/// `acc`, each row renormalised without the `excluded` cells.
+fn reduce_softmax(t: &Tensor<'_>, acc: &mut HeadCellMax, first_row: usize, excluded: Range<usize>) -> Result<(), String> {
     let [n_kv, n_tokens, n_head, _] = t.ne();
     let nb = t.nb();
     if t.ggml_type() != llama_cpp_sys_2::GGML_TYPE_F32 || n_head != acc.n_head || nb[0] != 4 {
@@ -143,11 +156,18 @@ fn reduce_softmax(t: &Tensor<'_>, acc: &mut HeadCellMax, first_row: usize) -> Re
     let bytes = t.bytes();
     let probs = f32s(&bytes);
     let (s1, s2) = (nb[1] / 4, nb[2] / 4);
+    let excluded = excluded.start.min(n_kv)..excluded.end.min(n_kv);
     acc.data.par_chunks_mut(acc.n_cells).enumerate().for_each(|(h, out)| {
         for q in first_row..n_tokens {
-            let row = &probs[h * s2 + q * s1..][..n_cells];
-            for (o, &p) in out.iter_mut().zip(row) {
-                *o = o.max(p);
+            let row = &probs[h * s2 + q * s1..][..n_kv];
+            let kept = 1.0 - row[excluded.clone()].iter().sum::<f32>();
+            if kept <= 0.0 {
+                continue;
+            }
+            for (c, (o, &p)) in out.iter_mut().zip(&row[..n_cells]).enumerate() {
+                if !excluded.contains(&c) {
+                    *o = o.max(p / kept);
+                }
             }
         }
     });
@@ -155,8 +175,8 @@ fn reduce_softmax(t: &Tensor<'_>, acc: &mut HeadCellMax, first_row: usize) -> Re
 }
 
 /// `flash_attn_ext(q, k, v, mask)`: recompute the probabilities of the scored cells for the
-/// query rows from `first_row`.
-fn reduce_flash_attn(t: &Tensor<'_>, acc: &mut HeadCellMax, first_row: usize) -> Result<(), String> {
+/// query rows from `first_row`, without the `excluded` cells.
+fn reduce_flash_attn(t: &Tensor<'_>, acc: &mut HeadCellMax, first_row: usize, excluded: Range<usize>) -> Result<(), String> {
     let (Some(q), Some(k)) = (t.src(0), t.src(1)) else { return Err("flash attention node without q/k".into()) };
     let mask = t.src(3);
     let scale = t.op_param_f32(0);
@@ -205,7 +225,7 @@ fn reduce_flash_attn(t: &Tensor<'_>, acc: &mut HeadCellMax, first_row: usize) ->
             let mut max = f32::NEG_INFINITY;
             for (c, l) in logits.iter_mut().enumerate() {
                 let m = mrow.map_or(0.0, |r| r[c]);
-                *l = if m == f32::NEG_INFINITY {
+                *l = if m == f32::NEG_INFINITY || excluded.contains(&c) {
                     f32::NEG_INFINITY
                 } else {
                     scale * dot(qv, &keys[c * hd..(c + 1) * hd]) + m
@@ -219,8 +239,10 @@ fn reduce_flash_attn(t: &Tensor<'_>, acc: &mut HeadCellMax, first_row: usize) ->
                 *l = (*l - max).exp();
                 *l
             }).sum();
-            for (o, l) in out[..n_cells].iter_mut().zip(&logits) {
-                *o = o.max(l / sum);
+            for (c, (o, l)) in out[..n_cells].iter_mut().zip(&logits).enumerate() {
+                if !excluded.contains(&c) {
+                    *o = o.max(l / sum);
+                }
             }
         }
     });

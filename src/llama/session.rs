@@ -10,7 +10,7 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
-use super::callback::{AttentionProbe, HeadCellMax, SeenPaths};
+use super::callback::{AttentionProbe, HeadCellMax, PassScope, SeenPaths};
 use super::ffi;
 use super::model::Model;
 use super::state::SeqState;
@@ -139,11 +139,11 @@ impl<'m> Session<'m> {
 
     /// Decodes `tokens` at `start..` with the probe armed on `layers`, returning each scored
     /// layer's max attention per (query head, cell) over cells `[0, n_cells)`, by the queries
-    /// of the tokens after the first `skip`.
-    pub fn score_pass(&mut self, tokens: &[LlamaToken], skip: usize, start: i32, layers: &[usize], n_cells: usize) -> Result<Vec<Option<HeadCellMax>>> {
+    /// and cells that `scope` counts.
+    pub fn score_pass(&mut self, tokens: &[LlamaToken], scope: PassScope, start: i32, layers: &[usize], n_cells: usize) -> Result<Vec<Option<HeadCellMax>>> {
         let info = &self.model.info;
         let probe = self.probe.as_ref().ok_or_else(|| Error::Llama("session created without the attention probe".into()))?;
-        probe.lock().expect("probe lock").arm(info.n_layer, layers, info.n_head, n_cells, skip);
+        probe.lock().expect("probe lock").arm(info.n_layer, layers, info.n_head, n_cells, scope);
         let decoded = self.decode(tokens, start, false);
         let mut probe = self.probe.as_ref().unwrap().lock().expect("probe lock");
         let scores = probe.disarm();

@@ -1,0 +1,212 @@
+//! `kvcompose bench`: generated long-document cases, answered with the full cache and with each
+//! method at each ratio, in one process and one model load; a Markdown table and JSON rows.
+
+pub mod stock;
+pub mod tasks;
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::compress::MethodName;
+use crate::error::Result;
+use crate::llama::Model;
+use crate::prompt;
+use crate::qa::{DocumentSession, QaOptions};
+use crate::report::Report;
+use stock::{StockArgs, StockRun};
+use tasks::{Case, TaskKind};
+
+/// What to run: every task at every length and depth, then every (method, ratio).
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub tasks: Vec<TaskKind>,
+    /// Haystack sizes in characters (about 4 per SmolLM2 token on English prose).
+    pub chars: Vec<usize>,
+    pub depths: Vec<f64>,
+    pub methods: Vec<MethodName>,
+    /// Ratios below 1 (the full cache is always run, as the reference).
+    pub ratios: Vec<f64>,
+    pub seed: u64,
+}
+
+impl Plan {
+    pub fn cases(&self, haystack: &str) -> Vec<Case> {
+        let mut out = Vec::new();
+        for &task in &self.tasks {
+            for &chars in &self.chars {
+                for &depth in &self.depths {
+                    out.push(tasks::generate(task, haystack, chars, depth, self.seed));
+                }
+            }
+        }
+        out
+    }
+
+    /// `None` is the full cache; then each method at each ratio.
+    pub fn settings(&self) -> Vec<Option<(MethodName, f64)>> {
+        let mut s = vec![None];
+        s.extend(self.methods.iter().flat_map(|&m| self.ratios.iter().map(move |&r| Some((m, r)))));
+        s
+    }
+}
+
+/// One answered case under one setting.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    #[serde(flatten)]
+    pub case: Case,
+    /// `full` (this process, whole cache), `llama-completion` (stock llama.cpp), or a method.
+    pub method: String,
+    pub ratio: f64,
+    pub correct: bool,
+    pub answer: String,
+    /// Peak RSS while answering (this process: its high-water mark reset before the run).
+    pub peak_rss_bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<Report>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stock: Option<StockRun>,
+}
+
+/// Where stock llama.cpp comes from, when it runs beside.
+pub struct Stock<'a> {
+    pub bin: &'a Path,
+    pub args: StockArgs<'a>,
+}
+
+/// Answers every case under every setting (and with `llama-completion` when given); `progress`
+/// gets one line per answer.
+pub fn run(model: &Model, plan: &Plan, haystack: &str, base: &QaOptions, stock: Option<&Stock<'_>>, progress: &mut dyn FnMut(&Row)) -> Result<Vec<Row>> {
+    let cases = plan.cases(haystack);
+    let text = prompt::template(&model.inner);
+    let mut rows = Vec::new();
+    for case in &cases {
+        if let Some(st) = stock {
+            let mut args = st.args.clone();
+            let n_prompt = text.tokenize(&model.inner, &case.document, &case.question)?.len();
+            args.n_ctx = n_prompt + args.n_predict + 8;
+            let s = stock::run(st.bin, &text.render(&case.document, &case.question), &args)?;
+            let row = Row {
+                case: case.clone(),
+                method: "llama-completion".into(),
+                ratio: 1.0,
+                correct: case.is_correct(&s.answer),
+                answer: s.answer.clone(),
+                peak_rss_bytes: s.peak_rss_bytes,
+                report: None,
+                stock: Some(s),
+            };
+            progress(&row);
+            rows.push(row);
+        }
+        for setting in plan.settings() {
+            let mut opts = base.clone();
+            opts.compress = setting.map(|(method, ratio)| {
+                let mut c = base.compress.clone().expect("bench options carry compression defaults");
+                c.method = method;
+                c.ratio = ratio;
+                c
+            });
+            reset_peak_rss();
+            let mut ds = DocumentSession::load(model, &case.document, &case.question, &opts)?;
+            let answer = ds.ask(model, &case.question, &mut |_| {})?;
+            let report = ds.report(model, &answer);
+            drop(ds);
+            let row = Row {
+                case: case.clone(),
+                method: setting.map_or("full".into(), |(m, _)| name(m)),
+                ratio: setting.map_or(1.0, |(_, r)| r),
+                correct: case.is_correct(&answer.text),
+                answer: answer.text,
+                peak_rss_bytes: report.peak_rss_bytes,
+                report: Some(report),
+                stock: None,
+            };
+            progress(&row);
+            rows.push(row);
+        }
+    }
+    Ok(rows)
+}
+
+/// Resets this process's peak RSS (VmHWM) to its current RSS (Linux: `clear_refs` 5), so each
+/// run's peak is its own; where that is unavailable the peak is the process's so far.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn name(m: MethodName) -> String {
+    serde_json::to_value(m).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+/// The numbers a table row compares against the full cache.
+struct Measure {
+    kv_held: Option<f64>,
+    kv_alloc: f64,
+    load_ms: f64,
+    decode_tps: f64,
+    peak_rss: f64,
+}
+
+impl Row {
+    fn measure(&self) -> Measure {
+        match (&self.report, &self.stock) {
+            (Some(r), _) => Measure {
+                kv_held: Some(r.kv_bytes_kept as f64),
+                kv_alloc: r.kv_alloc_bytes as f64,
+                load_ms: r.t_prefill_ms + r.t_score_ms + r.t_compress_ms,
+                decode_tps: r.decode_tokens_per_s,
+                peak_rss: self.peak_rss_bytes as f64,
+            },
+            (None, s) => {
+                let s = s.clone().unwrap_or_default();
+                Measure { kv_held: None, kv_alloc: s.kv_alloc_bytes as f64, load_ms: s.t_prefill_ms, decode_tps: s.decode_tokens_per_s, peak_rss: self.peak_rss_bytes as f64 }
+            }
+        }
+    }
+}
+
+/// Accuracy per task and overall for each setting, with KV bytes, time and peak RSS summed
+/// over its cases and divided by the full cache's over the same cases.
+pub fn table(rows: &[Row], tasks: &[TaskKind]) -> String {
+    let mut keys: Vec<(String, f64)> = Vec::new();
+    for r in rows {
+        if !keys.iter().any(|(m, x)| *m == r.method && *x == r.ratio) {
+            keys.push((r.method.clone(), r.ratio));
+        }
+    }
+    let full: Vec<Measure> = rows.iter().filter(|r| r.method == "full").map(Row::measure).collect();
+    let total = |ms: &[Measure], f: &dyn Fn(&Measure) -> f64| ms.iter().map(f).sum::<f64>();
+    let vs = |ms: &[Measure], f: &dyn Fn(&Measure) -> f64| total(ms, f) / total(&full, f).max(1e-9);
+    let mut s = String::from("| method | ratio |");
+    for t in tasks {
+        s += &format!(" {} |", name_of(*t));
+    }
+    s += " all | KV held vs full | KV allocated vs full | prefill+score+compress vs full | decode tok/s vs full | peak RSS vs full |\n|---|---|";
+    s += &"---|".repeat(tasks.len() + 6);
+    s += "\n";
+    for (m, ratio) in keys {
+        let sel: Vec<&Row> = rows.iter().filter(|r| r.method == m && r.ratio == ratio).collect();
+        let ms: Vec<Measure> = sel.iter().map(|r| r.measure()).collect();
+        let acc = |rs: Vec<&&Row>| format!("{}/{}", rs.iter().filter(|r| r.correct).count(), rs.len());
+        s += &format!("| {m} | {ratio} |");
+        for t in tasks {
+            s += &format!(" {} |", acc(sel.iter().filter(|r| r.case.task == *t).collect()));
+        }
+        let held = if ms.iter().all(|m| m.kv_held.is_some()) { format!("{:.3}", vs(&ms, &|m| m.kv_held.unwrap_or(0.0))) } else { "-".into() };
+        s += &format!(
+            " {} | {held} | {:.3} | {:.2} | {:.2} | {:.2} |\n",
+            acc(sel.iter().collect()),
+            vs(&ms, &|m| m.kv_alloc),
+            vs(&ms, &|m| m.load_ms),
+            vs(&ms, &|m| m.decode_tps),
+            vs(&ms, &|m| m.peak_rss)
+        );
+    }
+    s
+}
+
+fn name_of(t: TaskKind) -> String {
+    serde_json::to_value(t).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}

@@ -1,0 +1,191 @@
+//! Long-document retrieval cases, generated deterministically (RULER-style) from a haystack text:
+//! facts inserted at chosen depths, one question, gold answers. Pure: no model involved.
+
+use serde::Serialize;
+
+/// The kinds of case, after RULER's retrieval and tracing tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskKind {
+    /// One magic number; asked for it.
+    Needle,
+    /// Four magic numbers under different keys; asked for one.
+    Multikey,
+    /// Three magic numbers under one key; asked for all of them.
+    Multivalue,
+    /// A value assigned to one variable, then copied through a chain of others; asked for all.
+    Vartrack,
+}
+
+impl TaskKind {
+    pub const ALL: [TaskKind; 4] = [TaskKind::Needle, TaskKind::Multikey, TaskKind::Multivalue, TaskKind::Vartrack];
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Case {
+    pub task: TaskKind,
+    /// Haystack size asked for, in characters.
+    pub chars: usize,
+    /// Depth of the (first) inserted fact, as a fraction of the haystack.
+    pub depth: f64,
+    #[serde(skip)]
+    pub document: String,
+    pub question: String,
+    /// Every one of these must appear in the answer.
+    pub gold: Vec<String>,
+}
+
+impl Case {
+    pub fn is_correct(&self, answer: &str) -> bool {
+        self.gold.iter().all(|g| answer.contains(g.as_str()))
+    }
+}
+
+const KEYS: [&str; 12] = [
+    "printing house", "licensing order", "parliament", "bookseller", "university", "library",
+    "city of London", "star chamber", "council of Trent", "inquisition", "academy of Athens", "censor",
+];
+const VARS: [&str; 10] = ["QXMBT", "LRAPE", "ZKUVW", "HJDOS", "NBCFY", "TWQLE", "PMZRA", "GKSOV", "YDHUN", "EXWJB"];
+
+/// A small deterministic generator (splitmix64), so cases are the same on every machine.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn number(&mut self) -> String {
+        (1_000_000 + self.below(9_000_000)).to_string()
+    }
+
+    /// `k` distinct indices below `n`.
+    fn pick(&mut self, n: usize, k: usize) -> Vec<usize> {
+        let mut all: Vec<usize> = (0..n).collect();
+        for i in 0..k {
+            let j = i + self.below(n - i);
+            all.swap(i, j);
+        }
+        all.truncate(k);
+        all
+    }
+}
+
+/// The first `chars` characters of `haystack`, cut at a paragraph end.
+pub fn cut(haystack: &str, chars: usize) -> &str {
+    if chars >= haystack.len() {
+        return haystack;
+    }
+    let mut end = chars;
+    while !haystack.is_char_boundary(end) {
+        end -= 1;
+    }
+    haystack[..end].rfind("\n\n").map_or(&haystack[..end], |i| &haystack[..i])
+}
+
+/// Inserts each `(depth, sentence)` after the first sentence end past that depth.
+fn insert(text: &str, facts: &[(f64, String)]) -> String {
+    let mut at: Vec<(usize, &str)> = facts
+        .iter()
+        .map(|(d, s)| {
+            let from = ((text.len() as f64 * d) as usize).min(text.len());
+            let from = (from..=text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());
+            let pos = text[from..].find(". ").map_or(text.len(), |i| from + i + 2);
+            (pos, s.as_str())
+        })
+        .collect();
+    at.sort_by_key(|&(p, _)| p);
+    let mut out = String::with_capacity(text.len() + facts.len() * 80);
+    let mut last = 0;
+    for (pos, s) in at {
+        out.push_str(&text[last..pos]);
+        out.push_str(s);
+        out.push(' ');
+        last = pos;
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
+fn magic(key: &str, value: &str) -> String {
+    format!("One of the special magic numbers for the {key} is: {value}.")
+}
+
+/// One case of `task` over the first `chars` characters of `haystack`, the (first) fact at
+/// `depth`; `seed` draws the keys and numbers.
+pub fn generate(task: TaskKind, haystack: &str, chars: usize, depth: f64, seed: u64) -> Case {
+    let text = cut(haystack, chars);
+    let mut rng = Rng(seed ^ (chars as u64).rotate_left(17) ^ (depth * 1e6) as u64);
+    // Later facts spread over the rest of the document after the first.
+    let spread = |i: usize, n: usize| depth + (1.0 - depth) * 0.9 * i as f64 / n as f64;
+    let (facts, question, gold) = match task {
+        TaskKind::Needle => {
+            let key = KEYS[rng.below(KEYS.len())];
+            let v = rng.number();
+            (vec![(depth, magic(key, &v))], format!("What is the special magic number for the {key} mentioned in the provided text?"), vec![v])
+        }
+        TaskKind::Multikey => {
+            let keys = rng.pick(KEYS.len(), 4);
+            let values: Vec<String> = keys.iter().map(|_| rng.number()).collect();
+            let facts = keys.iter().zip(&values).enumerate().map(|(i, (&k, v))| (spread(i, 4), magic(KEYS[k], v))).collect();
+            // Ask for a random one of the four, not always the first.
+            let asked = rng.below(4);
+            (facts, format!("What is the special magic number for the {} mentioned in the provided text?", KEYS[keys[asked]]), vec![values[asked].clone()])
+        }
+        TaskKind::Multivalue => {
+            let key = KEYS[rng.below(KEYS.len())];
+            let values: Vec<String> = (0..3).map(|_| rng.number()).collect();
+            let facts = values.iter().enumerate().map(|(i, v)| (spread(i, 3), magic(key, v))).collect();
+            (facts, format!("What are all the special magic numbers for the {key} mentioned in the provided text?"), values)
+        }
+        TaskKind::Vartrack => {
+            let names: Vec<&str> = rng.pick(VARS.len(), 4).into_iter().map(|i| VARS[i]).collect();
+            let v = rng.number();
+            let mut facts = vec![(depth, format!("VAR {} = {v}.", names[0]))];
+            facts.extend((1..names.len()).map(|i| (spread(i, names.len()), format!("VAR {} = VAR {}.", names[i], names[i - 1]))));
+            (facts, format!("Which variables in the provided text are assigned the value {v}, directly or through other variables?"), names.iter().map(|s| s.to_string()).collect())
+        }
+    };
+    Case { task, chars, depth, document: insert(text, &facts), question, gold }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HAY: &str = "First sentence here. Second one follows. Third is longer than the others.\n\nA new paragraph. And its end.\n\nLast words here.";
+
+    #[test]
+    fn cases_are_deterministic_and_hold_their_facts() {
+        for task in TaskKind::ALL {
+            let a = generate(task, HAY, 1000, 0.3, 7);
+            let b = generate(task, HAY, 1000, 0.3, 7);
+            assert_eq!((a.document.clone(), a.question.clone(), a.gold.clone()), (b.document, b.question, b.gold));
+            assert!(a.gold.iter().all(|g| a.document.contains(g.as_str())), "{task:?}: gold not in the document");
+            assert!(a.is_correct(&a.gold.join(", ")) && !a.is_correct("I do not know"));
+            // The haystack is all there, in order, with whole sentences added between its sentences.
+            let mut rest = a.document.as_str();
+            for piece in cut(HAY, 1000).split(". ") {
+                let at = rest.find(piece).unwrap_or_else(|| panic!("{task:?}: lost {piece:?}"));
+                rest = &rest[at + piece.len()..];
+            }
+        }
+    }
+
+    #[test]
+    fn cut_stops_at_a_paragraph_and_insert_after_a_sentence() {
+        assert_eq!(cut(HAY, 90), "First sentence here. Second one follows. Third is longer than the others.");
+        let s = insert("One. Two. Three.", &[(0.0, "X.".into())]);
+        assert_eq!(s, "One. X. Two. Three.");
+        let seeds: std::collections::HashSet<String> = (0..20).map(|s| generate(TaskKind::Needle, HAY, 1000, 0.5, s).gold[0].clone()).collect();
+        assert!(seeds.len() > 15, "numbers vary with the seed");
+    }
+}
