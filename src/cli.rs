@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::compress::{Aggregation, MethodName, ScoreOptions};
-use crate::compressor::{CompressOptions, Scorer};
+use crate::compressor::{BudgetMode, CompressOptions, Scorer};
 use crate::bench::tasks::TaskKind;
 use crate::bench::Plan;
 use crate::error::{Error, Result};
@@ -52,6 +52,10 @@ pub struct BenchArgs {
     /// Ratios kept [default: 0.5,0.25,0.125]; the full cache is always run
     #[arg(long, value_delimiter = ',')]
     pub ratios: Vec<f64>,
+    /// Budget modes run side by side [default: uniform] (global-masked needs -fa off and a
+    /// --kv-chunk that covers the haystack)
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub budgets: Vec<BudgetMode>,
     /// Haystack text [default: the bundled Areopagitica, about 6.3k tokens]
     #[arg(long)]
     pub haystack: Option<PathBuf>,
@@ -81,6 +85,7 @@ impl BenchArgs {
                 vec![MethodName::Kvcompose, MethodName::Tokens, MethodName::Streaming, MethodName::Random]
             },
             ratios: or(&self.ratios, &[0.25], &[0.5, 0.25, 0.125]),
+            budgets: if self.budgets.is_empty() { vec![BudgetMode::Uniform] } else { self.budgets.clone() },
             seed: u64::from(self.run.seed),
         };
         if let Some(&r) = plan.ratios.iter().find(|&&r| !(r > 0.0 && r <= 1.0)) {
@@ -204,6 +209,10 @@ pub struct RunArgs {
     /// Score each chunk against itself only, its copy led in by the previous chunk's end (KVzip)
     #[arg(long = "kv-local")]
     pub kv_local: bool,
+    /// Layer budgets: `uniform` (what llama.cpp's shared cells hold), or `global-masked`
+    /// (KVCompose's global allocation, each layer masked to its own budget; one step, -fa off)
+    #[arg(long = "kv-budget", value_enum, default_value = "uniform")]
+    pub kv_budget: BudgetMode,
     /// Also score the cache with the question (the compressed cache then suits that question)
     #[arg(long = "kv-query-aware")]
     pub query_aware: bool,
@@ -243,6 +252,7 @@ impl RunArgs {
             scorer: self.kv_score,
             scores: ScoreOptions { group: self.kv_group, add_head_mean: !self.kv_no_head_mean, pool: self.kv_pool },
             local: self.kv_local,
+            budget_mode: self.kv_budget,
         }
     }
 

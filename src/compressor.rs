@@ -11,7 +11,7 @@ use crate::compress::scores::kv_head_scores;
 use crate::compress::select::slot_positions;
 use crate::compress::{LayerSlots, MethodName, ScoreOptions, Selection};
 use crate::error::{Error, Result};
-use crate::llama::callback::PassScope;
+use crate::llama::callback::{LiveSlots, PassScope};
 use crate::llama::{cache, ModelInfo, Session};
 
 /// Which queries score the cache: each chunk is fed again after itself, and the attention of
@@ -41,6 +41,21 @@ pub struct CompressOptions {
     /// previous chunk's last tokens, as KVzip's chunked reconstruction does; otherwise each
     /// copy scores every cell and older cells keep the max over all copies.
     pub local: bool,
+    pub budget_mode: BudgetMode,
+}
+
+/// How the kept cells are spread over the layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum BudgetMode {
+    /// Every layer keeps the same number of cells: what llama.cpp's shared cells realise.
+    #[default]
+    Uniform,
+    /// KVCompose's global allocation, each layer attending only to its own budget: the cache
+    /// holds the largest layer budget in every layer and masks the rest out of each layer's
+    /// softmax (one compression step, flash attention off). The accuracy of per-layer budgets,
+    /// not yet their memory.
+    GlobalMasked,
 }
 
 /// Tokens of the previous chunk that lead a local copy in, so its first tokens have context.
@@ -114,6 +129,12 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
     let budget = ((opts.ratio * n_total as f64).ceil() as usize).clamp(prefix.len().max(1), n_total);
     let mut stats = CompressStats { cells_full: n_total, compressed_layers: layout.layers.clone(), ..Default::default() };
 
+    if opts.budget_mode == BudgetMode::GlobalMasked && doc.len() > opts.chunk.max(1) {
+        return Err(Error::Usage(format!(
+            "--kv-budget global-masked compresses in one step: --kv-chunk must cover the document's {} tokens",
+            doc.len()
+        )));
+    }
     let mut slots: Vec<LayerSlots> = layout.layers.iter().map(|_| LayerSlots::new(n_head_kv)).collect();
     let mut pos = 0;
 
@@ -172,9 +193,34 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
         if n_cells >= budget {
             let t0 = Instant::now();
             let composite: Vec<Vec<f32>> = slots.iter().map(|s| composite_scores(&s.score)).collect();
-            stats.layer_budgets_global = allocate_global(&composite, budget * slots.len(), 0);
+            let floor = if opts.budget_mode == BudgetMode::GlobalMasked { prefix.len() } else { 0 };
+            stats.layer_budgets_global = allocate_global(&composite, budget * slots.len(), floor);
             let state = session.read_state(layout.n_blocks)?;
-            let sources: Vec<Vec<Vec<usize>>> = slots.iter().map(|s| method.select(s, budget, prefix.len())).collect();
+            let sources: Vec<Vec<Vec<usize>>> = match opts.budget_mode {
+                BudgetMode::Uniform => slots.iter().map(|s| method.select(s, budget, prefix.len())).collect(),
+                BudgetMode::GlobalMasked => {
+                    if session.seen_paths().flash_attn {
+                        return Err(Error::Usage("--kv-budget global-masked masks attention probabilities, which flash attention never forms: add -fa off".into()));
+                    }
+                    // Each layer's own budget first; the cells up to the largest budget repeat
+                    // the layer's first slot and are masked out of its softmax.
+                    let cells = stats.layer_budgets_global.iter().copied().max().unwrap_or(budget);
+                    let live = stats.layer_budgets_global.iter().map(|&b| Some(LiveSlots { live: b, slots: cells }));
+                    let mut per_layer = vec![None; session.model.info.n_layer];
+                    for (&l, m) in layout.layers.iter().zip(live) {
+                        per_layer[l] = m;
+                    }
+                    session.set_live_slots(per_layer)?;
+                    slots
+                        .iter()
+                        .zip(&stats.layer_budgets_global)
+                        .map(|(s, &b)| method.select(s, b, prefix.len()).into_iter().map(|mut h| {
+                            h.resize(cells, h[0]);
+                            h
+                        }).collect())
+                        .collect()
+                }
+            };
             slots = slots.iter().zip(&sources).map(|(s, src)| s.gather(src)).collect();
             let sel = Selection { positions: slot_positions(&slots, pos), sources };
             let composed = cache::compose(state, layout.block, &sel, n_head_kv)?;

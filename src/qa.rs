@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use llama_cpp_2::sampling::LlamaSampler;
 
-use crate::compressor::{self, CompressOptions, CompressStats, Inputs, Scorer};
+use crate::compressor::{self, BudgetMode, CompressOptions, CompressStats, Inputs, Scorer};
 use crate::error::{Error, Result};
 use crate::llama::{Model, Session, SessionParams};
 use crate::prompt::{self, PromptText, PromptTokens};
@@ -211,7 +211,7 @@ impl<'m> DocumentSession<'m> {
             decode_tokens: answer.n_tokens,
             decode_tokens_per_s: if answer.t_decode_ms > 0.0 { answer.n_tokens as f64 * 1e3 / answer.t_decode_ms } else { 0.0 },
             layer_budgets: (0..info.n_layer).map(|l| if swa.get(l) == Some(&true) { window } else { s.cells_kept }).collect(),
-            budget_mode: "uniform",
+            budget_mode: self.opts.compress.as_ref().map_or(BudgetMode::Uniform, |c| c.budget_mode),
             layer_budgets_global: s.layer_budgets_global.clone(),
             compress_steps: s.steps,
             attention_path: match (self.opts.compress.is_some(), paths.flash_attn, paths.softmax) {

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::compress::MethodName;
+use crate::compressor::BudgetMode;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -36,8 +37,10 @@ pub struct Report {
     pub decode_tokens_per_s: f64,
     /// Cells kept per layer as realised in the cache (llama.cpp shares cells across layers).
     pub layer_budgets: Vec<usize>,
-    /// `uniform`: every layer keeps the same number of cells, the realised budgets above.
-    pub budget_mode: &'static str,
+    /// `uniform`: every layer keeps the same number of cells, the realised budgets above;
+    /// `global-masked`: every layer holds that many cells but attends to its
+    /// `layer_budgets_global` share only.
+    pub budget_mode: BudgetMode,
     /// KVCompose's global allocation of the same total over the compressed layers.
     pub layer_budgets_global: Vec<usize>,
     pub compress_steps: usize,

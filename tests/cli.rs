@@ -198,3 +198,20 @@ fn bench_rejects_bad_plans() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("depth 2 is outside [0, 1]"), "{}", stderr(&out));
 }
+
+#[test]
+fn masked_global_budgets_need_one_step_and_the_softmax_path() {
+    let (m, d) = (model(), doc());
+    let base = ["-m", m.as_str(), "-f", d.as_str(), "-p", "Where did the cat sit?", "-n", "4", "--kv-compose", "0.5", "--kv-budget", "global-masked"];
+    fails_with(&[&base[..], &["--kv-chunk", "4", "-fa", "off"]].concat(), "--kv-chunk must cover the document's");
+    fails_with(&[&base[..], &["-fa", "on"]].concat(), "add -fa off");
+    let out = kvcompose(&[&base[..], &["-fa", "off", "--json"]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["budget_mode"], "global-masked");
+    let budgets: Vec<u64> = v["layer_budgets_global"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap()).collect();
+    // The realised cells are the largest layer budget; the budgets add up to the kept fraction.
+    assert_eq!(v["kv_cells_kept"].as_u64().unwrap(), *budgets.iter().max().unwrap());
+    let full = v["kv_cells_full"].as_u64().unwrap();
+    assert_eq!(budgets.iter().sum::<u64>(), 30 * full.div_ceil(2), "{budgets:?}");
+}

@@ -5,7 +5,7 @@
 
 use kvcompose::compress::Selection;
 use kvcompose::compressor::{CacheLayout, CompressOptions};
-use kvcompose::llama::callback::{HeadCellMax, PassScope};
+use kvcompose::llama::callback::{HeadCellMax, LiveSlots, PassScope};
 use kvcompose::llama::{cache, FlashAttn, Model, Session, SessionParams};
 use kvcompose::prompt;
 use kvcompose::qa::{DocumentSession, QaOptions};
@@ -287,4 +287,54 @@ fn softmax_and_flash_attention_paths_give_the_same_scores() {
         }
         assert!(gained > 0, "renormalisation changed nothing");
     }
+}
+
+/// The per-layer budget emulation: cells a layer must not see, masked out of its softmax, give
+/// the logits of a cache that never held them; without the mask the same cells change them.
+#[test]
+fn masked_cells_are_as_if_the_cache_did_not_hold_them() {
+    let model = smollm2();
+    let p = prompt_tokens(model, 2500);
+    let n_layer = model.info.n_layer;
+    let n_head_kv = model.info.n_head_kv;
+    // Keep every other token (and the last); `pad` more cells repeat cell 1 in every head.
+    let run = |pad: usize, mask: bool| -> Vec<f32> {
+        let params = SessionParams { probe: true, n_ctx: p.doc.len() + p.tail.len() + pad + 16, ..session_params(FlashAttn::Off, "f16", "f16") };
+        let mut s = Session::new(model, &params).unwrap();
+        s.decode(&p.doc, 0, false).unwrap();
+        let state = s.read_state(1).unwrap();
+        let n = state.caches[0].n_cells();
+        let mut kept: Vec<usize> = (0..n - 1).filter(|i| i % 2 == 0).collect();
+        let live = kept.len();
+        kept.extend(std::iter::repeat_n(1, pad));
+        kept.push(n - 1);
+        // The last cell stays last (it holds position n - 1); the padding sits before it.
+        let mut positions: Vec<i32> = kept.iter().map(|&c| state.caches[0].positions[c]).collect();
+        for x in &mut positions[live..live + pad] {
+            *x = n as i32 - 2;
+        }
+        let sel = Selection { sources: vec![vec![kept.clone(); n_head_kv]; n_layer], positions };
+        let composed = cache::compose(state, 0, &sel, n_head_kv).unwrap();
+        s.write_state(&composed).unwrap();
+        if mask {
+            // Cells [live, live + pad) are invisible to every layer; the last cell stays live.
+            let dead = LiveSlots { live, slots: live + pad };
+            s.set_live_slots(vec![Some(dead); n_layer]).unwrap();
+        }
+        s.decode(&p.tail, n as i32, true).unwrap();
+        s.logits().to_vec()
+    };
+    let reference = run(0, false);
+    let masked = run(400, true);
+    let unmasked = run(400, false);
+    let mean_abs = reference.iter().map(|x| x.abs()).sum::<f32>() / reference.len() as f32;
+    let diff = |a: &[f32]| a.iter().zip(&reference).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32 / mean_abs;
+    let argmax = |l: &[f32]| l.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i);
+    let (dm, du) = (diff(&masked), diff(&unmasked));
+    eprintln!("masked: logits moved by {dm:.4} of their mean magnitude; unmasked: {du:.4}");
+    assert_eq!(argmax(&masked), argmax(&reference), "masking changed the greedy token");
+    // Masked rows are renormalised rather than recomputed, so rounding differs (and the model
+    // amplifies it, as with the permutation above); the padding itself moves logits far more.
+    assert!(dm < 0.02, "masked cells still moved logits by {dm} of their mean magnitude");
+    assert!(du > 5.0 * dm, "the padding does not matter even unmasked ({du} vs {dm}): the test shows nothing");
 }

@@ -71,7 +71,7 @@ pub fn qa_options(fa: FlashAttn, k: &str, v: &str, ratio: Option<f64>) -> QaOpti
         n_predict: 24,
         temp: 0.0,
         seed: 0,
-        compress: ratio.map(|ratio| CompressOptions { ratio, method: Default::default(), chunk: 0, scorer: Default::default(), scores: ScoreOptions::default(), local: false }),
+        compress: ratio.map(|ratio| CompressOptions { ratio, method: Default::default(), chunk: 0, scorer: Default::default(), scores: ScoreOptions::default(), local: false, budget_mode: Default::default() }),
         query_aware: false,
     }
 }

@@ -9,6 +9,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::compress::MethodName;
+use crate::compressor::BudgetMode;
 use crate::error::Result;
 use crate::llama::Model;
 use crate::prompt;
@@ -27,6 +28,8 @@ pub struct Plan {
     pub methods: Vec<MethodName>,
     /// Ratios below 1 (the full cache is always run, as the reference).
     pub ratios: Vec<f64>,
+    /// How kept cells spread over layers, each run side by side.
+    pub budgets: Vec<BudgetMode>,
     pub seed: u64,
 }
 
@@ -43,11 +46,32 @@ impl Plan {
         out
     }
 
-    /// `None` is the full cache; then each method at each ratio.
-    pub fn settings(&self) -> Vec<Option<(MethodName, f64)>> {
+    /// `None` is the full cache; then each method at each ratio under each budget mode.
+    pub fn settings(&self) -> Vec<Option<Setting>> {
         let mut s = vec![None];
-        s.extend(self.methods.iter().flat_map(|&m| self.ratios.iter().map(move |&r| Some((m, r)))));
+        for &method in &self.methods {
+            for &ratio in &self.ratios {
+                s.extend(self.budgets.iter().map(|&budget| Some(Setting { method, ratio, budget })));
+            }
+        }
         s
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    pub method: MethodName,
+    pub ratio: f64,
+    pub budget: BudgetMode,
+}
+
+impl Setting {
+    /// The method's name, with the budget mode when it is not the default.
+    fn label(&self) -> String {
+        match self.budget {
+            BudgetMode::Uniform => name(&self.method),
+            b => format!("{}+{}", name(&self.method), name(&b)),
+        }
     }
 }
 
@@ -102,10 +126,11 @@ pub fn run(model: &Model, plan: &Plan, haystack: &str, base: &QaOptions, stock: 
         }
         for setting in plan.settings() {
             let mut opts = base.clone();
-            opts.compress = setting.map(|(method, ratio)| {
+            opts.compress = setting.map(|st| {
                 let mut c = base.compress.clone().expect("bench options carry compression defaults");
-                c.method = method;
-                c.ratio = ratio;
+                c.method = st.method;
+                c.ratio = st.ratio;
+                c.budget_mode = st.budget;
                 c
             });
             reset_peak_rss();
@@ -115,8 +140,8 @@ pub fn run(model: &Model, plan: &Plan, haystack: &str, base: &QaOptions, stock: 
             drop(ds);
             let row = Row {
                 case: case.clone(),
-                method: setting.map_or("full".into(), |(m, _)| name(m)),
-                ratio: setting.map_or(1.0, |(_, r)| r),
+                method: setting.map_or("full".into(), |st| st.label()),
+                ratio: setting.map_or(1.0, |st| st.ratio),
                 correct: case.is_correct(&answer.text),
                 answer: answer.text,
                 peak_rss_bytes: report.peak_rss_bytes,
@@ -136,8 +161,9 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-fn name(m: MethodName) -> String {
-    serde_json::to_value(m).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+/// The serialised (CLI) name of a value enum.
+fn name(v: &impl Serialize) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 /// The numbers a table row compares against the full cache.
@@ -181,7 +207,7 @@ pub fn table(rows: &[Row], tasks: &[TaskKind]) -> String {
     let vs = |ms: &[Measure], f: &dyn Fn(&Measure) -> f64| total(ms, f) / total(&full, f).max(1e-9);
     let mut s = String::from("| method | ratio |");
     for t in tasks {
-        s += &format!(" {} |", name_of(*t));
+        s += &format!(" {} |", name(t));
     }
     s += " all | KV held vs full | KV allocated vs full | prefill+score+compress vs full | decode tok/s vs full | peak RSS vs full |\n|---|---|";
     s += &"---|".repeat(tasks.len() + 6);
@@ -205,8 +231,4 @@ pub fn table(rows: &[Row], tasks: &[TaskKind]) -> String {
         );
     }
     s
-}
-
-fn name_of(t: TaskKind) -> String {
-    serde_json::to_value(t).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }

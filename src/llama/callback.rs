@@ -48,10 +48,20 @@ pub struct PassScope {
     pub excluded: Range<usize>,
 }
 
+/// A layer that attends to only the first `live` of the `slots` compressed cells: the others
+/// hold other layers' tokens (llama.cpp's cells are shared) and are masked out of its softmax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveSlots {
+    pub live: usize,
+    pub slots: usize,
+}
+
 #[derive(Debug, Default)]
 pub struct AttentionProbe {
     /// Per model layer: `Some` while that layer is being scored.
     layers: Vec<Option<HeadCellMax>>,
+    /// Per model layer: its live compressed cells, applied to every graph while set.
+    pub live: Vec<Option<LiveSlots>>,
     scope: PassScope,
     /// Query rows each layer has seen so far (a pass may span several ubatches).
     rows_seen: Vec<usize>,
@@ -100,6 +110,14 @@ impl AttentionProbe {
         Some((layer, op))
     }
 
+    fn live_of(&self, t: &Tensor<'_>) -> Option<(usize, LiveSlots)> {
+        if t.op() != Op::SoftMax {
+            return None;
+        }
+        let layer = layer_of(t.name(), "kq_soft_max")?;
+        Some((layer, (*self.live.get(layer)?)?))
+    }
+
     fn fail(&mut self, msg: String) -> bool {
         self.error.get_or_insert(msg);
         true // keep computing; the error is reported after decode
@@ -113,10 +131,18 @@ impl EvalHook for AttentionProbe {
             Op::FlashAttn => self.seen.flash_attn = true,
             _ => {}
         }
-        self.target(t).is_some()
+        self.target(t).is_some() || self.live_of(t).is_some() || (t.op() == Op::FlashAttn && self.live.iter().any(Option::is_some))
     }
 
     fn eval(&mut self, t: &Tensor<'_>) -> bool {
+        // Masking comes first, so a scoring pass sees each layer's live cells only.
+        if let Some((layer, live)) = self.live_of(t) {
+            if let Err(e) = mask_softmax(t, live) {
+                return self.fail(format!("layer {layer}: {e}"));
+            }
+        } else if t.op() == Op::FlashAttn && self.live.iter().any(Option::is_some) {
+            return self.fail("per-layer budgets mask the attention probabilities, which flash attention never forms: use -fa off".into());
+        }
         let Some((layer, op)) = self.target(t) else { return true };
         let acc = self.layers[layer].as_mut().expect("target checked");
         let first_row = self.scope.skip.saturating_sub(self.rows_seen[layer]);
@@ -142,6 +168,30 @@ fn f32s(bytes: &[u8]) -> std::borrow::Cow<'_, [f32]> {
         Ok(s) => std::borrow::Cow::Borrowed(s),
         Err(_) => std::borrow::Cow::Owned(bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()),
     }
+}
+
+/// Zeroes the cells `[live, slots)` of every row of a `kq_soft_max` node and renormalises the
+/// row: the same probabilities as a softmax that never saw those cells.
+fn mask_softmax(t: &Tensor<'_>, m: LiveSlots) -> Result<(), String> {
+    let [n_kv, n_tokens, n_head, _] = t.ne();
+    let nb = t.nb();
+    if nb[0] != 4 {
+        return Err(format!("unexpected kq_soft_max strides {nb:?}"));
+    }
+    let dead = m.live.min(n_kv)..m.slots.min(n_kv);
+    let (s1, s2) = (nb[1] / 4, nb[2] / 4);
+    t.update_f32(|p| {
+        for h in 0..n_head {
+            for q in 0..n_tokens {
+                let row = &mut p[h * s2 + q * s1..][..n_kv];
+                let kept = 1.0 - row[dead.clone()].iter().sum::<f32>();
+                row[dead.clone()].fill(0.0);
+                if kept > 0.0 {
+                    row.iter_mut().for_each(|x| *x /= kept);
+                }
+            }
+        }
+    })
 }
 
 /// `kq_soft_max`: `[n_kv, n_tokens, n_head]` f32; max over the token rows from `first_row` into

@@ -128,6 +128,39 @@ impl<'a> Tensor<'a> {
     }
 }
 
+impl Tensor<'_> {
+    /// Rewrites the tensor's f32 values in place (`ggml_nbytes` of them, strides included):
+    /// directly in host memory, or copied from and back to the device. Only inside the eval
+    /// callback, where the scheduler waits and the next nodes read what is written.
+    pub fn update_f32(&self, f: impl FnOnce(&mut [f32])) -> std::result::Result<(), String> {
+        if self.raw.type_ != sys::GGML_TYPE_F32 {
+            return Err(format!("{} is not f32", self.name()));
+        }
+        let raw: *const sys::ggml_tensor = self.raw;
+        // SAFETY: as in `bytes`: `data` spans `ggml_nbytes` bytes, alive and not read by ggml
+        // while this callback runs; no other Rust reference to them exists meanwhile.
+        unsafe {
+            let n = sys::ggml_nbytes(raw);
+            if self.raw.data.is_null() || n == 0 {
+                return Ok(());
+            }
+            if !self.raw.buffer.is_null() && sys::ggml_backend_buffer_is_host(self.raw.buffer) {
+                let ptr = self.raw.data as *mut f32;
+                if !ptr.is_aligned() {
+                    return Err(format!("{} is not aligned for f32", self.name()));
+                }
+                f(std::slice::from_raw_parts_mut(ptr, n / 4));
+            } else {
+                let mut buf = vec![0f32; n / 4];
+                sys::ggml_backend_tensor_get(raw, buf.as_mut_ptr().cast(), 0, n);
+                f(&mut buf);
+                sys::ggml_backend_tensor_set(raw.cast_mut(), buf.as_ptr().cast(), 0, n);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Converts `n` values of ggml type `ty` at the start of `src` to f32, appending to `out`.
 pub fn to_f32(ty: u32, src: &[u8], n: usize, out: &mut Vec<f32>) -> Result<()> {
     if ty == sys::GGML_TYPE_F32 {

@@ -10,7 +10,7 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
-use super::callback::{AttentionProbe, HeadCellMax, PassScope, SeenPaths};
+use super::callback::{AttentionProbe, HeadCellMax, LiveSlots, PassScope, SeenPaths};
 use super::ffi;
 use super::model::Model;
 use super::state::SeqState;
@@ -129,7 +129,10 @@ impl<'m> Session<'m> {
             })?;
         }
         self.logits_at = logits_last.then(|| self.batch.n_tokens() - 1);
-        Ok(())
+        match self.probe_error() {
+            Some(e) => Err(Error::Llama(format!("attention probe: {e}"))),
+            None => Ok(()),
+        }
     }
 
     /// Logits of the last token decoded with `logits_last`.
@@ -155,6 +158,19 @@ impl<'m> Session<'m> {
             return Err(Error::Llama("attention scoring saw no attention node".into()));
         }
         Ok(scores)
+    }
+
+    /// Per model layer, the compressed cells it attends to (`None`: all); applies to every
+    /// decode from now on. Needs the probe, and attention without flash attention.
+    pub fn set_live_slots(&mut self, live: Vec<Option<LiveSlots>>) -> Result<()> {
+        let probe = self.probe.as_ref().ok_or_else(|| Error::Llama("session created without the attention probe".into()))?;
+        probe.lock().expect("probe lock").live = live;
+        Ok(())
+    }
+
+    /// An error the probe met outside a scoring pass (a masked decode), taken.
+    pub fn probe_error(&self) -> Option<String> {
+        self.probe.as_ref().and_then(|p| p.lock().expect("probe lock").error.take())
     }
 
     pub fn seen_paths(&self) -> SeenPaths {

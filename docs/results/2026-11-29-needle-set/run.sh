@@ -5,6 +5,7 @@
 # sentence end past 10/30/50/70/90% of the text (N from Python's random.seed(7)).
 # Runs stock and each ratio given (default "0.5 0.25"), greedy, and prints found/5 per setting.
 # Usage: docs/results/2026-11-29-needle-set/run.sh [ratio...]   (from the repository root, after cargo build --release)
+# EXTRA="flags" adds kvcompose flags to the compressed runs.
 set -euo pipefail
 bin=${BIN:-target/release/kvcompose}
 dir=$(mktemp -d)
@@ -27,7 +28,7 @@ ratios=("$@"); [ ${#ratios[@]} -gt 0 ] || ratios=(0.5 0.25)
 for r in stock "${ratios[@]}"; do
     found=0; answers=""
     for i in 0 1 2 3 4; do
-        flags=(); [ "$r" = stock ] || flags=(--kv-compose "$r")
+        flags=(); [ "$r" = stock ] || flags=(--kv-compose "$r" ${EXTRA:-})
         out=$("$bin" -f "$dir/n$i.txt" -p "$q" -n 24 "${flags[@]}" 2>/dev/null)
         num=$(cat "$dir/n$i.ans")
         if grep -q "$num" <<<"$out"; then found=$((found + 1)); answers+=" $num"; else answers+=" [$(grep -o '[0-9]\+' <<<"$out" | tail -1)]"; fi
