@@ -52,8 +52,7 @@ pub struct BenchArgs {
     /// Ratios kept [default: 0.5,0.25,0.125]; the full cache is always run
     #[arg(long, value_delimiter = ',')]
     pub ratios: Vec<f64>,
-    /// Budget modes run side by side [default: uniform] (global-masked needs -fa off and a
-    /// --kv-chunk that covers the haystack)
+    /// Budget modes run side by side [default: uniform] (global-masked needs -fa off)
     #[arg(long, value_enum, value_delimiter = ',')]
     pub budgets: Vec<BudgetMode>,
     /// Haystack text [default: the bundled Areopagitica, about 6.3k tokens]
@@ -210,7 +209,7 @@ pub struct RunArgs {
     #[arg(long = "kv-local")]
     pub kv_local: bool,
     /// Layer budgets: `uniform` (what llama.cpp's shared cells hold), or `global-masked`
-    /// (KVCompose's global allocation, each layer masked to its own budget; one step, -fa off)
+    /// (KVCompose's global allocation, each layer masked to its own budget; -fa off)
     #[arg(long = "kv-budget", value_enum, default_value = "uniform")]
     pub kv_budget: BudgetMode,
     /// Also score the cache with the question (the compressed cache then suits that question)

@@ -53,8 +53,7 @@ pub enum BudgetMode {
     Uniform,
     /// KVCompose's global allocation, each layer attending only to its own budget: the cache
     /// holds the largest layer budget in every layer and masks the rest out of each layer's
-    /// softmax (one compression step, flash attention off). The accuracy of per-layer budgets,
-    /// not yet their memory.
+    /// softmax (flash attention off). The accuracy of per-layer budgets, not yet their memory.
     GlobalMasked,
 }
 
@@ -129,12 +128,6 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
     let budget = ((opts.ratio * n_total as f64).ceil() as usize).clamp(prefix.len().max(1), n_total);
     let mut stats = CompressStats { cells_full: n_total, compressed_layers: layout.layers.clone(), ..Default::default() };
 
-    if opts.budget_mode == BudgetMode::GlobalMasked && doc.len() > opts.chunk.max(1) {
-        return Err(Error::Usage(format!(
-            "--kv-budget global-masked compresses in one step: --kv-chunk must cover the document's {} tokens",
-            doc.len()
-        )));
-    }
     let mut slots: Vec<LayerSlots> = layout.layers.iter().map(|_| LayerSlots::new(n_head_kv)).collect();
     let mut pos = 0;
 
@@ -222,6 +215,12 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
                 }
             };
             slots = slots.iter().zip(&sources).map(|(s, src)| s.gather(src)).collect();
+            if opts.budget_mode == BudgetMode::GlobalMasked {
+                // The padding cells hold no token for their layer: never kept, never scored.
+                for (s, &b) in slots.iter_mut().zip(&stats.layer_budgets_global) {
+                    s.clear_from(b);
+                }
+            }
             let sel = Selection { positions: slot_positions(&slots, pos), sources };
             let composed = cache::compose(state, layout.block, &sel, n_head_kv)?;
             session.write_state(&composed)?;

@@ -101,7 +101,9 @@ impl<'m> DocumentSession<'m> {
                 }
                 c.chunk = c.chunk.min(prompt.document.len());
                 let q = if opts.query_aware { prompt.tail.len() } else { 0 };
-                (budget + c.chunk + (intro + c.chunk).max(q)).max(budget + prompt.tail.len() + opts.n_predict)
+                // Masked global budgets hold the largest layer budget, up to the whole document.
+                let held = if c.budget_mode == BudgetMode::GlobalMasked { n_doc } else { budget };
+                (held + c.chunk + (intro + c.chunk).max(q)).max(held + prompt.tail.len() + opts.n_predict)
             }
         };
         let n_ctx = opts.n_ctx.unwrap_or(need.min(info.n_ctx_train));

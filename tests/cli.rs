@@ -200,18 +200,21 @@ fn bench_rejects_bad_plans() {
 }
 
 #[test]
-fn masked_global_budgets_need_one_step_and_the_softmax_path() {
+fn masked_global_budgets_need_the_softmax_path_and_stream() {
     let (m, d) = (model(), doc());
     let base = ["-m", m.as_str(), "-f", d.as_str(), "-p", "Where did the cat sit?", "-n", "4", "--kv-compose", "0.5", "--kv-budget", "global-masked"];
-    fails_with(&[&base[..], &["--kv-chunk", "4", "-fa", "off"]].concat(), "--kv-chunk must cover the document's");
     fails_with(&[&base[..], &["-fa", "on"]].concat(), "add -fa off");
-    let out = kvcompose(&[&base[..], &["-fa", "off", "--json"]].concat());
-    assert!(out.status.success(), "{}", stderr(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["budget_mode"], "global-masked");
-    let budgets: Vec<u64> = v["layer_budgets_global"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap()).collect();
-    // The realised cells are the largest layer budget; the budgets add up to the kept fraction.
-    assert_eq!(v["kv_cells_kept"].as_u64().unwrap(), *budgets.iter().max().unwrap());
-    let full = v["kv_cells_full"].as_u64().unwrap();
-    assert_eq!(budgets.iter().sum::<u64>(), 30 * full.div_ceil(2), "{budgets:?}");
+    // One step, then streaming in chunks of 4 tokens.
+    for chunk in ["0", "4"] {
+        let out = kvcompose(&[&base[..], &["-fa", "off", "--kv-chunk", chunk, "--json"]].concat());
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["budget_mode"], "global-masked");
+        let budgets: Vec<u64> = v["layer_budgets_global"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap()).collect();
+        // The realised cells are the largest layer budget; the budgets add up to the kept fraction.
+        assert_eq!(v["kv_cells_kept"].as_u64().unwrap(), *budgets.iter().max().unwrap(), "chunk {chunk}");
+        let full = v["kv_cells_full"].as_u64().unwrap();
+        assert_eq!(budgets.iter().sum::<u64>(), 30 * full.div_ceil(2), "chunk {chunk}: {budgets:?}");
+        assert!(v["compress_steps"].as_u64().unwrap() >= if chunk == "4" { 2 } else { 1 });
+    }
 }

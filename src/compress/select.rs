@@ -27,11 +27,23 @@ impl LayerSlots {
     }
 
     /// Raises each running score to at least `new[h][c]` (scores are maxima over queries).
+    /// Empty slots (see `clear_from`) stay empty.
     pub fn absorb(&mut self, new: &[Vec<f32>]) {
-        for (old, new) in self.score.iter_mut().zip(new) {
-            for (o, &n) in old.iter_mut().zip(new) {
-                *o = o.max(n);
+        for ((old, new), origin) in self.score.iter_mut().zip(new).zip(&self.origin) {
+            for ((o, &n), &at) in old.iter_mut().zip(new).zip(origin) {
+                if at >= 0 {
+                    *o = o.max(n);
+                }
             }
+        }
+    }
+
+    /// Empties every head's slots from `from` on: they hold no token for this layer (origin -1,
+    /// score -inf), so no selection keeps them while other layers use those cells.
+    pub fn clear_from(&mut self, from: usize) {
+        for (o, s) in self.origin.iter_mut().zip(&mut self.score) {
+            o.iter_mut().skip(from).for_each(|x| *x = -1);
+            s.iter_mut().skip(from).for_each(|x| *x = f32::NEG_INFINITY);
         }
     }
 
@@ -56,7 +68,7 @@ pub fn top_k_per_head(slots: &LayerSlots, keep: usize, protected: usize) -> Vec<
         .map(|(score, origin)| {
             // Protected slots are those holding the first `protected` positions (prompt prefix).
             let mut idx: Vec<usize> = (0..n).collect();
-            let key = |c: usize| if (origin[c] as usize) < protected { f32::INFINITY } else { score[c] };
+            let key = |c: usize| if (0..protected as i32).contains(&origin[c]) { f32::INFINITY } else { score[c] };
             idx.sort_by(|&a, &b| key(b).total_cmp(&key(a)).then(origin[a].cmp(&origin[b])));
             idx.truncate(keep);
             idx.sort_by_key(|&c| origin[c]);
@@ -92,6 +104,18 @@ pub fn slot_positions(layers: &[LayerSlots], n_tokens: i32) -> Vec<i32> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn cleared_slots_are_never_kept_or_scored() {
+        let mut slots = LayerSlots { origin: vec![vec![0, 1, 2, 3]], score: vec![vec![0.0, 0.1, 0.9, 0.8]] };
+        slots.clear_from(2);
+        slots.absorb(&[vec![0.5, 0.5, 0.7, 0.7]]);
+        assert_eq!(slots.origin, vec![vec![0, 1, -1, -1]]);
+        assert_eq!(slots.score[0][..2], [0.5, 0.5]);
+        assert!(slots.score[0][2..].iter().all(|s| *s == f32::NEG_INFINITY));
+        slots.append(&[4, 5]);
+        assert_eq!(top_k_per_head(&slots, 3, 1), vec![vec![0, 1, 4]]);
+    }
 
     #[test]
     fn heads_keep_their_own_tokens_in_position_order() {
