@@ -71,20 +71,24 @@ pub struct BenchArgs {
 
 impl BenchArgs {
     pub fn plan(&self) -> Result<Plan> {
-        let or = |v: &Vec<f64>, quick: &[f64], full: &[f64]| if !v.is_empty() { v.clone() } else if self.quick { quick.to_vec() } else { full.to_vec() };
-        let plan = Plan {
-            tasks: if !self.tasks.is_empty() { self.tasks.clone() } else if self.quick { vec![TaskKind::Needle] } else { TaskKind::ALL.to_vec() },
-            chars: if !self.lengths.is_empty() { self.lengths.clone() } else if self.quick { vec![8000] } else { vec![8000, 16000, 25000] },
-            depths: or(&self.depths, &[0.5], &[0.1, 0.3, 0.5, 0.7, 0.9]),
-            methods: if !self.methods.is_empty() {
-                self.methods.clone()
-            } else if self.quick {
-                vec![MethodName::Kvcompose, MethodName::Streaming]
+        // A flag given wins; otherwise the quick or the full default.
+        fn pick<T: Clone>(given: &[T], quick: bool, small: &[T], full: &[T]) -> Vec<T> {
+            if !given.is_empty() {
+                given.to_vec()
+            } else if quick {
+                small.to_vec()
             } else {
-                vec![MethodName::Kvcompose, MethodName::Tokens, MethodName::Streaming, MethodName::Random]
-            },
-            ratios: or(&self.ratios, &[0.25], &[0.5, 0.25, 0.125]),
-            budgets: if self.budgets.is_empty() { vec![BudgetMode::Uniform] } else { self.budgets.clone() },
+                full.to_vec()
+            }
+        }
+        let q = self.quick;
+        let plan = Plan {
+            tasks: pick(&self.tasks, q, &[TaskKind::Needle], &TaskKind::ALL),
+            chars: pick(&self.lengths, q, &[8000], &[8000, 16000, 25000]),
+            depths: pick(&self.depths, q, &[0.5], &[0.1, 0.3, 0.5, 0.7, 0.9]),
+            methods: pick(&self.methods, q, &[MethodName::Kvcompose, MethodName::Streaming], &[MethodName::Kvcompose, MethodName::Tokens, MethodName::Streaming, MethodName::Random]),
+            ratios: pick(&self.ratios, q, &[0.25], &[0.5, 0.25, 0.125]),
+            budgets: pick(&self.budgets, q, &[BudgetMode::Uniform], &[BudgetMode::Uniform]),
             seed: u64::from(self.run.seed),
         };
         if let Some(&r) = plan.ratios.iter().find(|&&r| !(r > 0.0 && r <= 1.0)) {

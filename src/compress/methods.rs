@@ -60,8 +60,7 @@ impl Method for TokenLevel {
         let n_head = slots.score.len();
         let n = slots.n_slots();
         let mean = (0..n).map(|c| slots.score.iter().map(|s| s[c]).sum::<f32>() / n_head as f32).collect();
-        let one = LayerSlots { origin: vec![slots.origin[0].clone()], score: vec![mean] };
-        same_for_all(top_k_per_head(&one, keep, protected).remove(0), n_head)
+        same_tokens(slots, mean, keep, protected)
     }
 }
 
@@ -101,14 +100,13 @@ impl Method for Random {
 
 /// Token-level selection by a score of each token's original position (head 0's origins).
 fn by_origin_score(slots: &LayerSlots, keep: usize, protected: usize, score: impl Fn(i32) -> f32) -> Vec<Vec<usize>> {
-    let origin = slots.origin[0].clone();
-    let score = origin.iter().map(|&o| score(o)).collect();
-    let one = LayerSlots { origin: vec![origin], score: vec![score] };
-    same_for_all(top_k_per_head(&one, keep, protected).remove(0), slots.origin.len())
+    same_tokens(slots, slots.origin[0].iter().map(|&o| score(o)).collect(), keep, protected)
 }
 
-fn same_for_all(kept: Vec<usize>, n_head: usize) -> Vec<Vec<usize>> {
-    vec![kept; n_head]
+/// The top-`keep` slots by one score per slot (head 0's origins), the same set in every head.
+fn same_tokens(slots: &LayerSlots, score: Vec<f32>, keep: usize, protected: usize) -> Vec<Vec<usize>> {
+    let one = LayerSlots { origin: vec![slots.origin[0].clone()], score: vec![score] };
+    vec![top_k_per_head(&one, keep, protected).remove(0); slots.origin.len()]
 }
 
 fn splitmix64(x: u64) -> u64 {
