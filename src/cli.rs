@@ -62,9 +62,13 @@ pub struct BenchArgs {
     /// llama.cpp that kvcompose bundles: scripts/build-llama-completion.sh)
     #[arg(long = "llama-completion", value_name = "PATH")]
     pub llama_completion: Option<PathBuf>,
-    /// Also write the table and the rows to DIR/results.md and DIR/results.json
+    /// Also write the table, the rows and the plots to DIR/results.md, results.json,
+    /// accuracy.svg and phases.svg
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Run nothing: redraw the table and plots from an earlier run's results.json
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -108,7 +112,7 @@ pub enum ModelName {
 }
 
 impl ModelName {
-    pub fn known(self) -> &'static crate::fetch::KnownModel {
+    pub fn known(self) -> &'static crate::fetch::KnownFile {
         match self {
             ModelName::Smollm2 => &crate::fetch::SMOLLM2,
             ModelName::Gemma3 => &crate::fetch::GEMMA3,

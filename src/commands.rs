@@ -8,6 +8,9 @@ use crate::error::{Error, Result};
 use crate::llama::Model;
 use crate::qa::DocumentSession;
 use crate::report::Report;
+use crate::bench::datasets::QaSet;
+use crate::bench::tasks::TaskKind;
+use crate::bench::Plan;
 use crate::{bench, document, fetch};
 
 /// The bundled demo document (public domain, see assets/README.md) and its question.
@@ -106,12 +109,54 @@ pub fn demo(args: &DemoArgs) -> Result<()> {
 const BENCH_HAYSTACK: &str = include_str!("../tests/data/areopagitica-long.txt");
 
 pub fn bench(args: &BenchArgs) -> Result<()> {
+    let (rows, tasks) = match &args.from {
+        Some(file) => earlier_rows(file)?,
+        None => (run_bench(args)?, args.plan()?.tasks),
+    };
+    let json = serde_json::to_string_pretty(&rows).expect("rows serialise");
+    let table = bench::table(&rows, &tasks) + &bench::targets::report(&rows);
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+        for (name, text) in [("results.md", &table), ("results.json", &json)] {
+            let path = dir.join(name);
+            std::fs::write(&path, text).map_err(Error::io(format!("writing {}", path.display())))?;
+        }
+        bench::plot::accuracy(&rows, &dir.join("accuracy.svg"))?;
+        bench::plot::phases(&rows, &dir.join("phases.svg"))?;
+    }
+    if args.run.json {
+        println!("{json}");
+    } else {
+        print!("{table}");
+    }
+    Ok(())
+}
+
+/// The rows of an earlier `--out` run and their tasks, in order of appearance.
+fn earlier_rows(file: &std::path::Path) -> Result<(Vec<bench::Row>, Vec<TaskKind>)> {
+    let text = std::fs::read_to_string(file).map_err(Error::io(format!("reading {}", file.display())))?;
+    let rows: Vec<bench::Row> = serde_json::from_str(&text).map_err(|e| Error::Usage(format!("{} is not a bench results.json: {e}", file.display())))?;
+    let mut tasks = Vec::new();
+    for r in &rows {
+        if !tasks.contains(&r.case.task) {
+            tasks.push(r.case.task);
+        }
+    }
+    Ok((rows, tasks))
+}
+
+fn run_bench(args: &BenchArgs) -> Result<Vec<bench::Row>> {
     let plan = args.plan()?;
     let mut opts = args.run.qa_options()?;
     opts.compress = Some(args.run.compress_options(1.0));
     let haystack = match &args.haystack {
         Some(p) => document::read(p)?,
         None => BENCH_HAYSTACK.replace("One of the special magic numbers for the printing house is: 4516273. ", ""),
+    };
+    let src = bench::tasks::Sources {
+        haystack,
+        squad: qa_set(&plan, TaskKind::Squad, &fetch::SQUAD, QaSet::squad)?,
+        hotpotqa: qa_set(&plan, TaskKind::Hotpotqa, &fetch::HOTPOTQA, QaSet::hotpotqa)?,
     };
     let model = load_model(&args.run)?;
     let run = &args.run;
@@ -135,30 +180,28 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         }),
         None => None,
     };
-    let n = plan.cases(&haystack).len() * (plan.settings().len() + usize::from(stock.is_some()));
+    // The cases hold all they need: the datasets go before the runs measure peak RSS.
+    let cases = plan.cases(&src)?;
+    drop(src);
+    let n = cases.len() * (plan.settings().len() + usize::from(stock.is_some()));
     let mut done = 0;
-    let rows = bench::run(&model, &plan, &haystack, &opts, stock.as_ref(), &mut |r| {
+    bench::run(&model, &plan, &cases, &opts, stock.as_ref(), &mut |r| {
         done += 1;
         log(&format!(
             "[{done}/{n}] {:?} {} chars depth {}: {} {} -> {} ({:?})",
             r.case.task, r.case.chars, r.case.depth, r.method, r.ratio, if r.correct { "correct" } else { "wrong" }, r.answer.chars().take(60).collect::<String>()
         ));
-    })?;
-    let json = serde_json::to_string_pretty(&rows).expect("rows serialise");
-    let table = bench::table(&rows, &plan.tasks);
-    if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
-        for (name, text) in [("results.md", &table), ("results.json", &json)] {
-            let path = dir.join(name);
-            std::fs::write(&path, text).map_err(Error::io(format!("writing {}", path.display())))?;
-        }
+    })
+}
+
+/// The QA set of `task` when the plan asks for it, fetched into the data cache on first use.
+fn qa_set(plan: &Plan, task: TaskKind, file: &fetch::KnownFile, parse: fn(&str) -> Result<QaSet, String>) -> Result<Option<QaSet>> {
+    if !plan.tasks.contains(&task) {
+        return Ok(None);
     }
-    if args.run.json {
-        println!("{json}");
-    } else {
-        print!("{table}");
-    }
-    Ok(())
+    let path = fetch::ensure(file, &fetch::data_dir(), &mut |m| log(m))?;
+    let json = std::fs::read_to_string(&path).map_err(Error::io(format!("reading {}", path.display())))?;
+    parse(&json).map(Some).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))
 }
 
 /// A small table of the two runs, with ratios ours / stock.

@@ -9,7 +9,7 @@ use llama_cpp_2::token::LlamaToken;
 use crate::compress::budget::{allocate_global, composite_scores};
 use crate::compress::scores::kv_head_scores;
 use crate::compress::select::slot_positions;
-use crate::compress::{LayerSlots, MethodName, ScoreOptions, Selection};
+use crate::compress::{LayerSlots, Method, MethodName, ScoreOptions, Selection};
 use crate::error::{Error, Result};
 use crate::llama::callback::{LiveSlots, PassScope};
 use crate::llama::{cache, ModelInfo, Session};
@@ -45,7 +45,7 @@ pub struct CompressOptions {
 }
 
 /// How the kept cells are spread over the layers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum BudgetMode {
     /// Every layer keeps the same number of cells: what llama.cpp's shared cells realise.
@@ -191,28 +191,7 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
             let state = session.read_state(layout.n_blocks)?;
             let sources: Vec<Vec<Vec<usize>>> = match opts.budget_mode {
                 BudgetMode::Uniform => slots.iter().map(|s| method.select(s, budget, prefix.len())).collect(),
-                BudgetMode::GlobalMasked => {
-                    if session.seen_paths().flash_attn {
-                        return Err(Error::Usage("--kv-budget global-masked masks attention probabilities, which flash attention never forms: add -fa off".into()));
-                    }
-                    // Each layer's own budget first; the cells up to the largest budget repeat
-                    // the layer's first slot and are masked out of its softmax.
-                    let cells = stats.layer_budgets_global.iter().copied().max().unwrap_or(budget);
-                    let live = stats.layer_budgets_global.iter().map(|&b| Some(LiveSlots { live: b, slots: cells }));
-                    let mut per_layer = vec![None; session.model.info.n_layer];
-                    for (&l, m) in layout.layers.iter().zip(live) {
-                        per_layer[l] = m;
-                    }
-                    session.set_live_slots(per_layer)?;
-                    slots
-                        .iter()
-                        .zip(&stats.layer_budgets_global)
-                        .map(|(s, &b)| method.select(s, b, prefix.len()).into_iter().map(|mut h| {
-                            h.resize(cells, h[0]);
-                            h
-                        }).collect())
-                        .collect()
-                }
+                BudgetMode::GlobalMasked => masked_selection(session, &layout.layers, &slots, &stats.layer_budgets_global, method.as_ref(), prefix.len())?,
             };
             slots = slots.iter().zip(&sources).map(|(s, src)| s.gather(src)).collect();
             if opts.budget_mode == BudgetMode::GlobalMasked {
@@ -237,6 +216,32 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
     }
     stats.origins = slots.into_iter().map(|s| s.origin).collect();
     Ok(stats)
+}
+
+/// Each layer selects its own global budget; the cells up to the largest budget repeat the
+/// layer's first slot and the probe masks them out of that layer's softmax (after the gather
+/// they are cleared, so they are never kept or scored).
+fn masked_selection(session: &mut Session<'_>, layers: &[usize], slots: &[LayerSlots], budgets: &[usize], method: &dyn Method, protected: usize) -> Result<Vec<Vec<Vec<usize>>>> {
+    if session.seen_paths().flash_attn {
+        return Err(Error::Usage("--kv-budget global-masked masks attention probabilities, which flash attention never forms: add -fa off".into()));
+    }
+    let cells = budgets.iter().copied().max().unwrap_or(0);
+    let mut per_layer = vec![None; session.model.info.n_layer];
+    for (&l, &b) in layers.iter().zip(budgets) {
+        per_layer[l] = Some(LiveSlots { live: b, slots: cells });
+    }
+    session.set_live_slots(per_layer)?;
+    Ok(slots
+        .iter()
+        .zip(budgets)
+        .map(|(s, &b)| {
+            let mut heads = method.select(s, b, protected);
+            for h in &mut heads {
+                h.resize(cells, h[0]);
+            }
+            heads
+        })
+        .collect())
 }
 
 fn ms(t: Instant) -> f64 {

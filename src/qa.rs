@@ -221,7 +221,8 @@ impl<'m> DocumentSession<'m> {
                 (true, true, _) => Some("flash_attn"),
                 (true, false, true) => Some("softmax"),
                 _ => None,
-            },
+            }
+            .map(str::to_string),
         }
     }
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::compress::MethodName;
 use crate::compressor::BudgetMode;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Report {
     pub answer: String,
     pub model: String,
@@ -45,7 +45,7 @@ pub struct Report {
     pub layer_budgets_global: Vec<usize>,
     pub compress_steps: usize,
     /// `softmax`, `flash_attn` or null when no scoring pass ran.
-    pub attention_path: Option<&'static str>,
+    pub attention_path: Option<String>,
 }
 
 impl Report {

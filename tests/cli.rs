@@ -167,7 +167,8 @@ fn default_model_and_document_on_stdin() {
 
 #[test]
 fn bench_quick_answers_every_case_under_every_setting() {
-    let out = kvcompose(&["bench", "-m", &model(), "--quick", "--json"]);
+    let dir = std::env::temp_dir().join(format!("kvcompose-bench-{}", std::process::id()));
+    let out = kvcompose(&["bench", "-m", &model(), "--quick", "--json", "--out", dir.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("stdout is a JSON array of rows");
     let settings: Vec<(String, f64)> = rows.iter().map(|r| (r["method"].as_str().unwrap().to_string(), r["ratio"].as_f64().unwrap())).collect();
@@ -183,10 +184,22 @@ fn bench_quick_answers_every_case_under_every_setting() {
     }
     // Progress goes to stderr, one line per answer.
     assert_eq!(stderr(&out).lines().filter(|l| l.contains("] Needle")).count(), 3, "{}", stderr(&out));
-    let table = kvcompose(&["bench", "-m", &model(), "--quick", "--methods", "random", "--depths", "0.2"]);
-    assert!(table.status.success(), "{}", stderr(&table));
-    let text = String::from_utf8_lossy(&table.stdout);
-    assert!(text.starts_with("| method | ratio | needle | all |") && text.contains("| random | 0.25 |"), "{text}");
+    // --out writes the table, the same rows and both plots, with every setting in them.
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+    let table = read("results.md");
+    assert!(table.starts_with("| method | ratio | needle | all |") && table.contains("| streaming | 0.25 |"), "{table}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&read("results.json")).unwrap(), serde_json::Value::Array(rows));
+    for svg in ["accuracy.svg", "phases.svg"] {
+        let text = read(svg);
+        assert!(text.starts_with("<svg") && text.contains("kvcompose") && text.contains("streaming"), "{svg}");
+    }
+    assert!(read("phases.svg").contains("compress") && read("accuracy.svg").contains("full"));
+    // --from redraws the same table from the rows, running nothing (no model given).
+    let again = kvcompose(&["bench", "--from", dir.join("results.json").to_str().unwrap()]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(String::from_utf8_lossy(&again.stdout), table);
+    fails_with(&["bench", "--from", dir.join("results.md").to_str().unwrap()], "is not a bench results.json");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -5,4 +5,5 @@ mod util;
 mod callback;
 mod cli;
 mod compression;
+mod datasets;
 mod needle;

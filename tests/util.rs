@@ -10,11 +10,16 @@ use kvcompose::fetch;
 use kvcompose::llama::{FlashAttn, KvType, Model, SessionParams};
 use kvcompose::qa::QaOptions;
 
-pub fn model_path(m: &fetch::KnownModel) -> PathBuf {
-    // Tests run in parallel: fetch each model once, on first use.
+pub fn model_path(m: &fetch::KnownFile) -> PathBuf {
+    fetched(m, &fetch::default_dir())
+}
+
+/// A known model or dataset in `dir`, fetched on first use.
+pub fn fetched(m: &fetch::KnownFile, dir: &std::path::Path) -> PathBuf {
+    // Tests run in parallel: fetch each file once.
     static FETCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = FETCH.lock().unwrap_or_else(|e| e.into_inner());
-    fetch::ensure(m, &fetch::default_dir(), &mut |msg| eprintln!("{msg}")).expect("fetch test model")
+    fetch::ensure(m, dir, &mut |msg| eprintln!("{msg}")).expect("fetch test file")
 }
 
 /// Layers offloaded to the GPU: llama.cpp's `LLAMA_ARG_N_GPU_LAYERS`, which the CLI also reads,

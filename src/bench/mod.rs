@@ -1,22 +1,25 @@
 //! `kvcompose bench`: generated long-document cases, answered with the full cache and with each
 //! method at each ratio, in one process and one model load; a Markdown table and JSON rows.
 
+pub mod datasets;
+pub mod plot;
 pub mod stock;
+pub mod targets;
 pub mod tasks;
 
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::compress::MethodName;
 use crate::compressor::BudgetMode;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::llama::Model;
 use crate::prompt;
 use crate::qa::{DocumentSession, QaOptions};
 use crate::report::Report;
 use stock::{StockArgs, StockRun};
-use tasks::{Case, TaskKind};
+use tasks::{Case, Sources, TaskKind};
 
 /// What to run: every task at every length and depth, then every (method, ratio).
 #[derive(Debug, Clone)]
@@ -34,16 +37,17 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn cases(&self, haystack: &str) -> Vec<Case> {
+    pub fn cases(&self, src: &Sources) -> Result<Vec<Case>> {
         let mut out = Vec::new();
         for &task in &self.tasks {
             for &chars in &self.chars {
                 for &depth in &self.depths {
-                    out.push(tasks::generate(task, haystack, chars, depth, self.seed));
+                    let case = tasks::generate(task, src, chars, depth, self.seed);
+                    out.push(case.ok_or_else(|| Error::Usage(format!("task {} needs its dataset loaded", name(&task))))?);
                 }
             }
         }
-        out
+        Ok(out)
     }
 
     /// `None` is the full cache; then each method at each ratio under each budget mode.
@@ -76,7 +80,7 @@ impl Setting {
 }
 
 /// One answered case under one setting.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Row {
     #[serde(flatten)]
     pub case: Case,
@@ -101,11 +105,10 @@ pub struct Stock<'a> {
 
 /// Answers every case under every setting (and with `llama-completion` when given); `progress`
 /// gets one line per answer.
-pub fn run(model: &Model, plan: &Plan, haystack: &str, base: &QaOptions, stock: Option<&Stock<'_>>, progress: &mut dyn FnMut(&Row)) -> Result<Vec<Row>> {
-    let cases = plan.cases(haystack);
+pub fn run(model: &Model, plan: &Plan, cases: &[Case], base: &QaOptions, stock: Option<&Stock<'_>>, progress: &mut dyn FnMut(&Row)) -> Result<Vec<Row>> {
     let text = prompt::template(&model.inner);
     let mut rows = Vec::new();
-    for case in &cases {
+    for case in cases {
         if let Some(st) = stock {
             let mut args = st.args.clone();
             let n_prompt = text.tokenize(&model.inner, &case.document, &case.question)?.len();
@@ -193,15 +196,21 @@ impl Row {
     }
 }
 
+/// The rows of each (method, ratio), in the order they first appear.
+pub fn by_setting(rows: &[Row]) -> Vec<((String, f64), Vec<&Row>)> {
+    let mut out: Vec<((String, f64), Vec<&Row>)> = Vec::new();
+    for r in rows {
+        match out.iter_mut().find(|((m, x), _)| *m == r.method && *x == r.ratio) {
+            Some((_, sel)) => sel.push(r),
+            None => out.push(((r.method.clone(), r.ratio), vec![r])),
+        }
+    }
+    out
+}
+
 /// Accuracy per task and overall for each setting, with KV bytes, time and peak RSS summed
 /// over its cases and divided by the full cache's over the same cases.
 pub fn table(rows: &[Row], tasks: &[TaskKind]) -> String {
-    let mut keys: Vec<(String, f64)> = Vec::new();
-    for r in rows {
-        if !keys.iter().any(|(m, x)| *m == r.method && *x == r.ratio) {
-            keys.push((r.method.clone(), r.ratio));
-        }
-    }
     let full: Vec<Measure> = rows.iter().filter(|r| r.method == "full").map(Row::measure).collect();
     let total = |ms: &[Measure], f: &dyn Fn(&Measure) -> f64| ms.iter().map(f).sum::<f64>();
     let vs = |ms: &[Measure], f: &dyn Fn(&Measure) -> f64| total(ms, f) / total(&full, f).max(1e-9);
@@ -212,8 +221,7 @@ pub fn table(rows: &[Row], tasks: &[TaskKind]) -> String {
     s += " all | KV held vs full | KV allocated vs full | prefill+score+compress vs full | decode tok/s vs full | peak RSS vs full |\n|---|---|";
     s += &"---|".repeat(tasks.len() + 6);
     s += "\n";
-    for (m, ratio) in keys {
-        let sel: Vec<&Row> = rows.iter().filter(|r| r.method == m && r.ratio == ratio).collect();
+    for ((m, ratio), sel) in by_setting(rows) {
         let ms: Vec<Measure> = sel.iter().map(|r| r.measure()).collect();
         let acc = |rs: Vec<&&Row>| format!("{}/{}", rs.iter().filter(|r| r.correct).count(), rs.len());
         s += &format!("| {m} | {ratio} |");

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 
 /// What one `llama-completion` run printed and used.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct StockRun {
     pub answer: String,
     /// From its `prompt eval time = X ms / N tokens` line.
@@ -65,7 +65,8 @@ pub fn run(bin: &Path, prompt: &str, a: &StockArgs<'_>) -> Result<StockRun> {
     ] {
         cmd.args([flag, &value]);
     }
-    cmd.args(["-no-cnv", "--no-display-prompt", "--no-warmup"]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    // Verbosity 4 lets llama.cpp's own info lines through, the KV cache size among them.
+    cmd.args(["-no-cnv", "--no-display-prompt", "--no-warmup", "-lv", "4"]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(Error::io(format!("running {}", bin.display())))?;
     // Drain both pipes on threads so the child never blocks on a full pipe while we poll.
     let drain = |mut r: Box<dyn Read + Send>| {

@@ -1,10 +1,13 @@
-//! Long-document retrieval cases, generated deterministically (RULER-style) from a haystack text:
-//! facts inserted at chosen depths, one question, gold answers. Pure: no model involved.
+//! Long-document cases, generated deterministically (RULER-style): facts inserted into a
+//! haystack text at chosen depths, or dataset paragraphs among distractors; one question, gold
+//! answers. Pure: no model involved.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use super::datasets::QaSet;
 
 /// The kinds of case, after RULER's retrieval and tracing tasks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskKind {
     /// One magic number; asked for it.
@@ -15,13 +18,25 @@ pub enum TaskKind {
     Multivalue,
     /// A value assigned to one variable, then copied through a chain of others; asked for all.
     Vartrack,
+    /// A SQuAD question, its paragraph among others of its article and of the dataset.
+    Squad,
+    /// A HotpotQA question, its two supporting paragraphs among distractors (two hops).
+    Hotpotqa,
 }
 
 impl TaskKind {
-    pub const ALL: [TaskKind; 4] = [TaskKind::Needle, TaskKind::Multikey, TaskKind::Multivalue, TaskKind::Vartrack];
+    pub const ALL: [TaskKind; 6] = [TaskKind::Needle, TaskKind::Multikey, TaskKind::Multivalue, TaskKind::Vartrack, TaskKind::Squad, TaskKind::Hotpotqa];
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// What cases are generated from; a QA set is needed only when its task is asked.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    pub haystack: String,
+    pub squad: Option<QaSet>,
+    pub hotpotqa: Option<QaSet>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Case {
     pub task: TaskKind,
     /// Haystack size asked for, in characters.
@@ -31,13 +46,21 @@ pub struct Case {
     #[serde(skip)]
     pub document: String,
     pub question: String,
-    /// Every one of these must appear in the answer.
+    /// Every one of these must appear in the answer (retrieval), or any one (`gold_any`, QA:
+    /// the dataset's alternative answers, matched ignoring case as RULER does).
     pub gold: Vec<String>,
+    #[serde(default)]
+    pub gold_any: bool,
 }
 
 impl Case {
     pub fn is_correct(&self, answer: &str) -> bool {
-        self.gold.iter().all(|g| answer.contains(g.as_str()))
+        if self.gold_any {
+            let answer = answer.to_lowercase();
+            self.gold.iter().any(|g| answer.contains(&g.to_lowercase()))
+        } else {
+            self.gold.iter().all(|g| answer.contains(g.as_str()))
+        }
     }
 }
 
@@ -119,10 +142,10 @@ fn magic(key: &str, value: &str) -> String {
     format!("One of the special magic numbers for the {key} is: {value}.")
 }
 
-/// One case of `task` over the first `chars` characters of `haystack`, the (first) fact at
-/// `depth`; `seed` draws the keys and numbers.
-pub fn generate(task: TaskKind, haystack: &str, chars: usize, depth: f64, seed: u64) -> Case {
-    let text = cut(haystack, chars);
+/// One case of `task` of about `chars` characters, the (first) fact at `depth`; `seed` draws
+/// the keys, numbers and questions. `None` when the task's QA set is not in `src`.
+pub fn generate(task: TaskKind, src: &Sources, chars: usize, depth: f64, seed: u64) -> Option<Case> {
+    let text = cut(&src.haystack, chars);
     let mut rng = Rng(seed ^ (chars as u64).rotate_left(17) ^ (depth * 1e6) as u64);
     // Later facts spread over the rest of the document after the first.
     let spread = |i: usize, n: usize| depth + (1.0 - depth) * 0.9 * i as f64 / n as f64;
@@ -153,8 +176,14 @@ pub fn generate(task: TaskKind, haystack: &str, chars: usize, depth: f64, seed: 
             facts.extend((1..names.len()).map(|i| (spread(i, names.len()), format!("VAR {} = VAR {}.", names[i], names[i - 1]))));
             (facts, format!("Which variables in the provided text are assigned the value {v}, directly or through other variables?"), names.iter().map(|s| s.to_string()).collect())
         }
+        TaskKind::Squad | TaskKind::Hotpotqa => {
+            let set = if task == TaskKind::Squad { src.squad.as_ref() } else { src.hotpotqa.as_ref() }?;
+            let pick = rng.below(set.items.len().max(1));
+            let (document, question, gold) = set.case(pick, chars, depth, |n| rng.below(n));
+            return Some(Case { task, chars, depth, document, question, gold, gold_any: true });
+        }
     };
-    Case { task, chars, depth, document: insert(text, &facts), question, gold }
+    Some(Case { task, chars, depth, document: insert(text, &facts), question, gold, gold_any: false })
 }
 
 #[cfg(test)]
@@ -163,11 +192,15 @@ mod tests {
 
     const HAY: &str = "First sentence here. Second one follows. Third is longer than the others.\n\nA new paragraph. And its end.\n\nLast words here.";
 
+    fn hay() -> Sources {
+        Sources { haystack: HAY.into(), ..Default::default() }
+    }
+
     #[test]
     fn cases_are_deterministic_and_hold_their_facts() {
-        for task in TaskKind::ALL {
-            let a = generate(task, HAY, 1000, 0.3, 7);
-            let b = generate(task, HAY, 1000, 0.3, 7);
+        for task in [TaskKind::Needle, TaskKind::Multikey, TaskKind::Multivalue, TaskKind::Vartrack] {
+            let a = generate(task, &hay(), 1000, 0.3, 7).unwrap();
+            let b = generate(task, &hay(), 1000, 0.3, 7).unwrap();
             assert_eq!((a.document.clone(), a.question.clone(), a.gold.clone()), (b.document, b.question, b.gold));
             assert!(a.gold.iter().all(|g| a.document.contains(g.as_str())), "{task:?}: gold not in the document");
             assert!(a.is_correct(&a.gold.join(", ")) && !a.is_correct("I do not know"));
@@ -185,7 +218,20 @@ mod tests {
         assert_eq!(cut(HAY, 90), "First sentence here. Second one follows. Third is longer than the others.");
         let s = insert("One. Two. Three.", &[(0.0, "X.".into())]);
         assert_eq!(s, "One. X. Two. Three.");
-        let seeds: std::collections::HashSet<String> = (0..20).map(|s| generate(TaskKind::Needle, HAY, 1000, 0.5, s).gold[0].clone()).collect();
+        let seeds: std::collections::HashSet<String> = (0..20).map(|s| generate(TaskKind::Needle, &hay(), 1000, 0.5, s).unwrap().gold[0].clone()).collect();
         assert!(seeds.len() > 15, "numbers vary with the seed");
+    }
+
+    #[test]
+    fn qa_cases_need_their_set_and_match_any_answer_ignoring_case() {
+        assert!(generate(TaskKind::Squad, &hay(), 1000, 0.5, 1).is_none());
+        let squad = QaSet {
+            paragraphs: vec!["Paris is in France.".into(), "Rome is in Italy.".into()],
+            items: vec![super::super::datasets::QaItem { question: "Where is Paris?".into(), answers: vec!["France".into(), "in France".into()], gold: vec![0], near: vec![1] }],
+        };
+        let src = Sources { squad: Some(squad), ..hay() };
+        let c = generate(TaskKind::Squad, &src, 1000, 0.5, 1).unwrap();
+        assert!(c.gold_any && c.document.contains("Paris is in France.") && c.question.contains("Where is Paris?"));
+        assert!(c.is_correct("It is in FRANCE.") && !c.is_correct("Italy"));
     }
 }

@@ -17,7 +17,7 @@ pub trait Method: Send + Sync {
 }
 
 /// The methods the CLI and the benchmark know, by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum MethodName {
     /// KVCompose: each head keeps its own best tokens (composite slots).
