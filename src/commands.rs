@@ -189,7 +189,7 @@ fn run_bench(args: &BenchArgs) -> Result<Vec<bench::Row>> {
         done += 1;
         log(&format!(
             "[{done}/{n}] {:?} {} chars depth {}: {} {} -> {} ({:?})",
-            r.case.task, r.case.chars, r.case.depth, r.method, r.ratio, if r.correct { "correct" } else { "wrong" }, r.answer.chars().take(60).collect::<String>()
+            r.case.task, r.case.chars, r.case.depth, r.method, r.ratio, if r.correct { "correct" } else { "wrong" }, r.answer.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(120).collect::<String>()
         ));
     })
 }

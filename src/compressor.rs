@@ -188,7 +188,6 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
             let composite: Vec<Vec<f32>> = slots.iter().map(|s| composite_scores(&s.score)).collect();
             let floor = if opts.budget_mode == BudgetMode::GlobalMasked { prefix.len() } else { 0 };
             stats.layer_budgets_global = allocate_global(&composite, budget * slots.len(), floor);
-            let state = session.read_state(layout.n_blocks)?;
             let sources: Vec<Vec<Vec<usize>>> = match opts.budget_mode {
                 BudgetMode::Uniform => slots.iter().map(|s| method.select(s, budget, prefix.len())).collect(),
                 BudgetMode::GlobalMasked => masked_selection(session, &layout.layers, &slots, &stats.layer_budgets_global, method.as_ref(), prefix.len())?,
@@ -201,8 +200,9 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
                 }
             }
             let sel = Selection { positions: slot_positions(&slots, pos), sources };
-            let composed = cache::compose(state, layout.block, &sel, n_head_kv)?;
-            session.write_state(&composed)?;
+            let mut state = session.state_bytes()?;
+            cache::compose(&mut state, layout.n_blocks, layout.block, &sel, n_head_kv)?;
+            session.write_state(&state)?;
             if session.pos_max() != pos - 1 {
                 return Err(Error::Llama(format!("after rewrite the cache ends at position {}, expected {}", session.pos_max(), pos - 1)));
             }

@@ -6,6 +6,7 @@
 use kvcompose::compress::Selection;
 use kvcompose::compressor::{CacheLayout, CompressOptions};
 use kvcompose::llama::callback::{HeadCellMax, LiveSlots, PassScope};
+use kvcompose::llama::state::SeqState;
 use kvcompose::llama::{cache, FlashAttn, Model, Session, SessionParams};
 use kvcompose::prompt;
 use kvcompose::qa::{DocumentSession, QaOptions};
@@ -50,10 +51,11 @@ fn logits_after(model: &Model, params: &SessionParams, p: &Prompt, rewrite: Opti
         assert_eq!(n, p.doc.len());
         let per_head = sources(n);
         let sel = Selection { sources: vec![per_head; layout.layers.len()], positions: state.caches[layout.block].positions.clone() };
-        let composed = cache::compose(state, layout.block, &sel, model.info.n_head_kv).unwrap();
-        s.write_state(&composed).unwrap();
+        let mut bytes = s.state_bytes().unwrap();
+        cache::compose(&mut bytes, layout.n_blocks, layout.block, &sel, model.info.n_head_kv).unwrap();
+        s.write_state(&bytes).unwrap();
         assert_eq!(s.pos_max(), n as i32 - 1);
-        let back = s.read_state(layout.n_blocks).unwrap();
+        let (back, composed) = (s.read_state(layout.n_blocks).unwrap(), SeqState::decode(&bytes, layout.n_blocks).unwrap());
         assert!(back.caches[layout.block] == composed.caches[layout.block], "the cache holds the written state");
     }
     s.decode(&p.tail, p.doc.len() as i32, true).unwrap();
@@ -314,8 +316,9 @@ fn masked_cells_are_as_if_the_cache_did_not_hold_them() {
             *x = n as i32 - 2;
         }
         let sel = Selection { sources: vec![vec![kept.clone(); n_head_kv]; n_layer], positions };
-        let composed = cache::compose(state, 0, &sel, n_head_kv).unwrap();
-        s.write_state(&composed).unwrap();
+        let mut bytes = s.state_bytes().unwrap();
+        cache::compose(&mut bytes, 1, 0, &sel, n_head_kv).unwrap();
+        s.write_state(&bytes).unwrap();
         if mask {
             // Cells [live, live + pad) are invisible to every layer; the last cell stays live.
             let dead = LiveSlots { live, slots: live + pad };

@@ -159,8 +159,10 @@ pub fn run(model: &Model, plan: &Plan, cases: &[Case], base: &QaOptions, stock: 
 }
 
 /// Resets this process's peak RSS (VmHWM) to its current RSS (Linux: `clear_refs` 5), so each
-/// run's peak is its own; where that is unavailable the peak is the process's so far.
+/// run's peak is its own; where that is unavailable the peak is the process's so far. Freed heap
+/// goes back to the system first, so earlier runs' buffers do not count in the next one's peak.
 fn reset_peak_rss() {
+    crate::llama::ffi::release_free_heap();
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 

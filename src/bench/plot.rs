@@ -44,11 +44,14 @@ pub fn accuracy(rows: &[Row], path: &Path) -> Result<()> {
         .build_cartesian_2d(0.0..x_max, 0.0..1.05)
         .map_err(|e| err(&e))?;
     chart.configure_mesh().x_desc("KV held per case (MiB)").y_desc("correct").y_label_formatter(&|y| format!("{:.0}%", y * 100.0)).draw().map_err(|e| err(&e))?;
+    let n = lines.len() as u32;
     for (i, (label, mut pts)) in lines.into_iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         pts.sort_by(|a, b| a.0.total_cmp(&b.0));
         chart.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2))).map_err(|e| err(&e))?;
-        chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 4, color.filled()))).map_err(|e| err(&e))?;
+        // Later methods get smaller dots, so equal results show as rings, none hidden.
+        let radius = 3 + 2 * (n - i as u32);
+        chart.draw_series(pts.into_iter().map(|p| Circle::new(p, radius, color.filled()))).map_err(|e| err(&e))?;
         let y = 60 + 22 * i as i32;
         legend.draw(&PathElement::new(vec![(5, y), (25, y)], color.stroke_width(3))).map_err(|e| err(&e))?;
         legend.draw(&Text::new(label, (32, y - 7), ("sans-serif", 14))).map_err(|e| err(&e))?;

@@ -1,44 +1,171 @@
-//! Rewriting the live KV cache: a composed sequence state from a per-layer, per-head selection.
+//! Rewriting the live KV cache: a sequence state recomposed, in its own buffer, from a
+//! per-layer, per-head selection.
 
-use super::state::{CacheState, SeqState};
+use super::state::Layout;
 use crate::compress::Selection;
 use crate::error::{Error, Result};
 
-/// Returns `state` with cache block `block` replaced by the composite cells of `sel`: cell `i` of
-/// layer `l` holds, for KV head `h`, the K and V bytes of old cell `sel.sources[l][h][i]`.
-/// The other blocks (an iSWA window) are emptied: writing the result back leaves their caches
-/// untouched. Takes the state by value, so the old block is dropped when the composed one
-/// replaces it.
-pub fn compose(mut state: SeqState, block: usize, sel: &Selection, n_head_kv: usize) -> Result<SeqState> {
-    let cache = state.caches.get(block).ok_or_else(|| Error::StateFormat(format!("no KV cache block {block}")))?;
+/// Rewrites the raw sequence state `buf` (holding `n_caches` KV caches) so that cache block
+/// `block` holds the composite cells of `sel`: cell `i` of layer `l` holds, for KV head `h`, the
+/// K and V bytes of old cell `sel.sources[l][h][i]`. The other blocks (an iSWA window) are
+/// emptied: writing the result back leaves their caches untouched.
+///
+/// In place, because the state is the size of the cache: the composed state is never longer than
+/// the old one and is written behind what is still to be read, so the only extra memory is one
+/// layer's K or V.
+pub fn compose(buf: &mut Vec<u8>, n_caches: usize, block: usize, sel: &Selection, n_head_kv: usize) -> Result<()> {
+    let layout = Layout::parse(buf, n_caches)?;
+    let cache = layout.caches.get(block).ok_or_else(|| Error::StateFormat(format!("no KV cache block {block}")))?;
     let data = cache.data.as_ref().ok_or_else(|| Error::StateFormat("empty KV cache".into()))?;
     if data.layers.len() != sel.sources.len() {
         return Err(Error::StateFormat(format!("{} layers in the cache, {} in the selection", data.layers.len(), sel.sources.len())));
     }
     let n_in = cache.n_cells();
+    let n_out = sel.positions.len();
     for l in &data.layers {
         if l.k_row % n_head_kv != 0 || (!data.v_trans && l.v_unit % n_head_kv != 0) || (data.v_trans && l.v_embd % n_head_kv != 0) {
             return Err(Error::UnsupportedCacheType("rows that do not split into whole blocks per head".into()));
         }
     }
-    if sel.sources.iter().flatten().flatten().any(|&c| c >= n_in) {
+    let heads = sel.sources.iter().flatten();
+    if heads.clone().any(|h| h.len() != n_out) || sel.sources.iter().any(|l| l.len() != n_head_kv) {
+        return Err(Error::StateFormat(format!("a selection of {n_out} cells for {n_head_kv} heads per layer is not that shape")));
+    }
+    if n_out > n_in || heads.flatten().any(|&c| c >= n_in) {
         return Err(Error::StateFormat("selection refers to a cell beyond the cache".into()));
     }
-    let layers = data.layers.iter().zip(&sel.sources).map(|(l, src)| l.compose(src, n_in, data.v_trans)).collect();
-    let data = super::state::CacheData { layers, ..data.clone_header() };
-    for c in &mut state.caches {
-        *c = CacheState { positions: Vec::new(), seq_ids: Vec::new(), data: None };
+
+    let mut w = Writer { buf, at: 8 };
+    let mut old = Vec::new();
+    for (b, c) in layout.caches.iter().enumerate() {
+        w.u32(1);
+        if b != block {
+            w.u32(0);
+            continue;
+        }
+        w.u32(n_out as u32);
+        for &pos in &sel.positions {
+            w.bytes(&pos.to_le_bytes());
+            w.u32(1);
+            w.bytes(&layout.seq_id.to_le_bytes());
+        }
+        debug_assert!(w.at <= c.head.end);
+        for x in [u32::from(data.v_trans), data.layers.len() as u32, data.n_rot_k, data.n_rot_v] {
+            w.u32(x);
+        }
+        for (l, src) in data.layers.iter().zip(&sel.sources) {
+            w.bytes(&l.k_type.to_le_bytes());
+            w.bytes(&(l.k_row as u64).to_le_bytes());
+            // The old rows go aside first: the new ones overwrite them.
+            old.clear();
+            old.extend_from_slice(&w.buf[l.k.clone()]);
+            let hb = l.k_row / n_head_kv;
+            for i in 0..n_out {
+                for (h, s) in src.iter().enumerate() {
+                    w.bytes(&old[s[i] * l.k_row + h * hb..][..hb]);
+                }
+            }
+        }
+        for (l, src) in data.layers.iter().zip(&sel.sources) {
+            w.bytes(&l.v_type.to_le_bytes());
+            if data.v_trans {
+                w.u32(l.v_unit as u32);
+                w.u32(l.v_embd as u32);
+            } else {
+                w.bytes(&(l.v_unit as u64).to_le_bytes());
+            }
+            old.clear();
+            old.extend_from_slice(&w.buf[l.v.clone()]);
+            if data.v_trans {
+                // Element-major planes: element j of every cell, then element j + 1.
+                let (head_dim, el) = (l.v_embd / n_head_kv, l.v_unit);
+                for j in 0..l.v_embd {
+                    let plane = &old[j * n_in * el..(j + 1) * n_in * el];
+                    for &c in &src[j / head_dim] {
+                        w.bytes(&plane[c * el..(c + 1) * el]);
+                    }
+                }
+            } else {
+                let hb = l.v_unit / n_head_kv;
+                for i in 0..n_out {
+                    for (h, s) in src.iter().enumerate() {
+                        w.bytes(&old[s[i] * l.v_unit + h * hb..][..hb]);
+                    }
+                }
+            }
+        }
     }
-    state.caches[block] = CacheState {
-        positions: sel.positions.clone(),
-        seq_ids: vec![vec![state.seq_id]; sel.positions.len()],
-        data: Some(data),
-    };
-    Ok(state)
+    let end = w.at;
+    buf.truncate(end);
+    Ok(())
 }
 
-impl super::state::CacheData {
-    fn clone_header(&self) -> Self {
-        Self { v_trans: self.v_trans, n_rot_k: self.n_rot_k, n_rot_v: self.n_rot_v, layers: Vec::new() }
+/// Writes over a buffer from a cursor that stays behind the bytes still to be read.
+struct Writer<'a> {
+    buf: &'a mut Vec<u8>,
+    at: usize,
+}
+
+impl Writer<'_> {
+    fn bytes(&mut self, b: &[u8]) {
+        self.buf[self.at..self.at + b.len()].copy_from_slice(b);
+        self.at += b.len();
+    }
+    fn u32(&mut self, x: u32) {
+        self.bytes(&x.to_le_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llama::state::tests::sample;
+    use crate::llama::state::SeqState;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn compose_moves_each_heads_bytes_and_empties_the_other_blocks(n_cells in 2usize..12, n_layer in 1usize..3, v_trans: bool, window: bool, seed in 0u64..1000) {
+            let n_head_kv = 3;
+            let s = sample(n_cells, n_layer, v_trans, n_head_kv, window);
+            let n_out = 1 + (seed as usize % n_cells);
+            let sources: Vec<Vec<Vec<usize>>> = (0..n_layer)
+                .map(|l| (0..n_head_kv).map(|h| (0..n_out).map(|i| (i * (h + 2) + l + seed as usize) % n_cells).collect()).collect())
+                .collect();
+            let sel = Selection { sources: sources.clone(), positions: (0..n_out as i32).map(|p| p * 2).collect() };
+            let mut buf = s.encode();
+            compose(&mut buf, s.caches.len(), 0, &sel, n_head_kv).unwrap();
+            let out = SeqState::decode(&buf, s.caches.len()).unwrap();
+            let (old, new) = (s.caches[0].data.as_ref().unwrap(), out.caches[0].data.as_ref().unwrap());
+            prop_assert_eq!(&out.caches[0].positions, &sel.positions);
+            prop_assert!(out.caches.iter().skip(1).all(|c| c.n_cells() == 0));
+            for l in 0..n_layer {
+                for i in 0..n_out {
+                    for h in 0..n_head_kv {
+                        let c = sources[l][h][i];
+                        prop_assert_eq!(new.layers[l].k_head(i, h, n_head_kv), old.layers[l].k_head(c, h, n_head_kv));
+                        prop_assert_eq!(
+                            new.layers[l].v_head_bytes(i, h, n_head_kv, n_out, v_trans),
+                            old.layers[l].v_head_bytes(c, h, n_head_kv, n_cells, v_trans)
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn selections_of_the_wrong_shape_are_errors() {
+        let s = sample(4, 1, false, 2, false);
+        let bad = [
+            Selection { sources: vec![vec![vec![0, 9], vec![0, 1]]], positions: vec![0, 1] },
+            Selection { sources: vec![vec![vec![0], vec![0, 1]]], positions: vec![0, 1] },
+            Selection { sources: vec![vec![vec![0, 1], vec![0, 1]]; 2], positions: vec![0, 1] },
+            Selection { sources: vec![vec![vec![0; 5], vec![0; 5]]], positions: vec![0; 5] },
+        ];
+        for sel in bad {
+            let mut buf = s.encode();
+            assert!(compose(&mut buf, 1, 0, &sel, 2).is_err(), "{sel:?}");
+        }
     }
 }

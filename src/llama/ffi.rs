@@ -260,3 +260,18 @@ pub fn state_seq_write(ctx: &mut LlamaContext<'_>, seq_id: i32, state: &[u8]) ->
     }
     Ok(())
 }
+
+/// Returns the heap's free memory to the system where the C library can (glibc's
+/// `malloc_trim`), so that a resident-size measurement after it starts from live memory only.
+pub fn release_free_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: malloc_trim only walks glibc's own allocator state; any pad value is valid.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}

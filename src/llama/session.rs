@@ -194,13 +194,18 @@ impl<'m> Session<'m> {
     }
 
     pub fn read_state(&self, n_caches: usize) -> Result<SeqState> {
-        SeqState::decode(&ffi::state_seq_read(&self.ctx, SEQ)?, n_caches)
+        SeqState::decode(&self.state_bytes()?, n_caches)
+    }
+
+    /// The sequence state as llama.cpp writes it (see `state` for the layout).
+    pub fn state_bytes(&self) -> Result<Vec<u8>> {
+        ffi::state_seq_read(&self.ctx, SEQ)
     }
 
     /// Replaces the sequence in each KV cache whose block in `state` has cells; llama.cpp's
     /// restore skips an empty block, so that cache (an iSWA window) stays exactly as it is.
-    pub fn write_state(&mut self, state: &SeqState) -> Result<()> {
-        ffi::state_seq_write(&mut self.ctx, SEQ, &state.encode())
+    pub fn write_state(&mut self, state: &[u8]) -> Result<()> {
+        ffi::state_seq_write(&mut self.ctx, SEQ, state)
     }
 
     /// Tokens one ubatch holds: a longer decode is split, and on iSWA models the window cache

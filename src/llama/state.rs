@@ -12,6 +12,8 @@
 //! ```
 //! Rows are head-major, so head `h` of a row is bytes `[h*row/n_head_kv, (h+1)*row/n_head_kv)`.
 
+use std::ops::Range;
+
 use crate::error::{Error, Result};
 
 pub const MAGIC: u32 = 0xaf14_3cd8;
@@ -83,31 +85,101 @@ impl<'a> Reader<'a> {
     fn u64(&mut self, what: &str) -> Result<u64> {
         Ok(u64::from_le_bytes(self.take(8, what)?.try_into().unwrap()))
     }
-    fn len(&mut self, count: usize, unit: usize, what: &str) -> Result<&'a [u8]> {
+    fn range(&mut self, count: usize, unit: usize, what: &str) -> Result<Range<usize>> {
         let n = count
             .checked_mul(unit)
             .ok_or_else(|| Error::StateFormat(format!("size overflow in {what}")))?;
-        self.take(n, what)
+        let start = self.at;
+        self.take(n, what)?;
+        Ok(start..self.at)
     }
 }
 
 const MAX_LAYERS: u32 = 4096;
 const MAX_SEQ_IDS: u32 = 256;
 
-impl SeqState {
+/// Where each part of a sequence state lies in its bytes, parsed without copying them.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub seq_id: i32,
+    pub caches: Vec<CacheLayout>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CacheLayout {
+    pub positions: Vec<i32>,
+    pub seq_ids: Vec<Vec<i32>>,
+    /// Bytes of this block's header and cell list (`n_stream` up to the data).
+    pub head: Range<usize>,
+    pub data: Option<DataLayout>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DataLayout {
+    pub v_trans: bool,
+    pub n_rot_k: u32,
+    pub n_rot_v: u32,
+    pub layers: Vec<LayerLayout>,
+}
+
+/// One layer's K and V: their headers (as in `LayerKv`) and the byte ranges of their data.
+#[derive(Debug, Clone)]
+pub struct LayerLayout {
+    pub k_type: i32,
+    pub k_row: usize,
+    pub k: Range<usize>,
+    pub v_type: i32,
+    pub v_unit: usize,
+    pub v_embd: usize,
+    pub v: Range<usize>,
+}
+
+impl CacheLayout {
+    pub fn n_cells(&self) -> usize {
+        self.positions.len()
+    }
+}
+
+impl Layout {
     /// Parses a sequence state holding `n_caches` KV caches (2 for iSWA models).
-    pub fn decode(buf: &[u8], n_caches: usize) -> Result<SeqState> {
+    pub fn parse(buf: &[u8], n_caches: usize) -> Result<Layout> {
         let mut r = Reader { buf, at: 0 };
         let magic = r.u32("magic")?;
         if magic != MAGIC {
             return Err(Error::StateFormat(format!("bad magic {magic:#x}, expected {MAGIC:#x}")));
         }
         let seq_id = r.i32("seq_id")?;
-        let caches = (0..n_caches).map(|_| decode_cache(&mut r)).collect::<Result<Vec<_>>>()?;
+        let caches = (0..n_caches).map(|_| parse_cache(&mut r)).collect::<Result<Vec<_>>>()?;
         if r.at != buf.len() {
             return Err(Error::StateFormat(format!("{} trailing bytes", buf.len() - r.at)));
         }
-        Ok(SeqState { seq_id, caches })
+        Ok(Layout { seq_id, caches })
+    }
+}
+
+impl SeqState {
+    /// Parses a sequence state holding `n_caches` KV caches, copying out its K and V.
+    pub fn decode(buf: &[u8], n_caches: usize) -> Result<SeqState> {
+        let layout = Layout::parse(buf, n_caches)?;
+        let caches = layout
+            .caches
+            .into_iter()
+            .map(|c| CacheState {
+                positions: c.positions,
+                seq_ids: c.seq_ids,
+                data: c.data.map(|d| CacheData {
+                    v_trans: d.v_trans,
+                    n_rot_k: d.n_rot_k,
+                    n_rot_v: d.n_rot_v,
+                    layers: d
+                        .layers
+                        .into_iter()
+                        .map(|l| LayerKv { k_type: l.k_type, k_row: l.k_row, k: buf[l.k].to_vec(), v_type: l.v_type, v_unit: l.v_unit, v_embd: l.v_embd, v: buf[l.v].to_vec() })
+                        .collect(),
+                }),
+            })
+            .collect();
+        Ok(SeqState { seq_id: layout.seq_id, caches })
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -121,7 +193,8 @@ impl SeqState {
     }
 }
 
-fn decode_cache(r: &mut Reader) -> Result<CacheState> {
+fn parse_cache(r: &mut Reader) -> Result<CacheLayout> {
+    let start = r.at;
     let n_stream = r.u32("n_stream")?;
     if n_stream != 1 {
         return Err(Error::StateFormat(format!("{n_stream} KV streams; only a unified cache (1 stream) is supported")));
@@ -140,8 +213,9 @@ fn decode_cache(r: &mut Reader) -> Result<CacheState> {
         }
         seq_ids.push((0..n).map(|_| r.i32("cell seq_id")).collect::<Result<Vec<_>>>()?);
     }
+    let head = start..r.at;
     if cell_count == 0 {
-        return Ok(CacheState { positions, seq_ids, data: None });
+        return Ok(CacheLayout { positions, seq_ids, head, data: None });
     }
     let v_trans = match r.u32("v_trans")? {
         0 => false,
@@ -158,8 +232,8 @@ fn decode_cache(r: &mut Reader) -> Result<CacheState> {
     for _ in 0..n_layer {
         let k_type = r.i32("k_type")?;
         let k_row = r.u64("k_row_bytes")? as usize;
-        let k = r.len(cell_count, k_row, "K rows")?.to_vec();
-        layers.push(LayerKv { k_type, k_row, k, v_type: 0, v_unit: 0, v_embd: 0, v: Vec::new() });
+        let k = r.range(cell_count, k_row, "K rows")?;
+        layers.push(LayerLayout { k_type, k_row, k, v_type: 0, v_unit: 0, v_embd: 0, v: 0..0 });
     }
     for layer in &mut layers {
         layer.v_type = r.i32("v_type")?;
@@ -167,13 +241,13 @@ fn decode_cache(r: &mut Reader) -> Result<CacheState> {
             layer.v_unit = r.u32("v el_size")? as usize;
             layer.v_embd = r.u32("n_embd_v_gqa")? as usize;
             let n = layer.v_embd.checked_mul(cell_count).ok_or_else(|| Error::StateFormat("V size overflow".into()))?;
-            layer.v = r.len(n, layer.v_unit, "V elements")?.to_vec();
+            layer.v = r.range(n, layer.v_unit, "V elements")?;
         } else {
             layer.v_unit = r.u64("v_row_bytes")? as usize;
-            layer.v = r.len(cell_count, layer.v_unit, "V rows")?.to_vec();
+            layer.v = r.range(cell_count, layer.v_unit, "V rows")?;
         }
     }
-    Ok(CacheState { positions, seq_ids, data: Some(CacheData { v_trans, n_rot_k, n_rot_v, layers }) })
+    Ok(CacheLayout { positions, seq_ids, head, data: Some(DataLayout { v_trans, n_rot_k, n_rot_v, layers }) })
 }
 
 fn encoded_len_hint(c: &CacheState) -> usize {
@@ -226,50 +300,6 @@ impl LayerKv {
         &self.v[cell * self.v_unit + h * hb..cell * self.v_unit + (h + 1) * hb]
     }
 
-    /// Builds the layer of a composed cache: slot `i`'s head `h` takes head `h` of cell
-    /// `sources[h][i]`. Works on raw bytes, so any row type whose head splits on a block boundary.
-    pub fn compose(&self, sources: &[Vec<usize>], n_cells_in: usize, v_trans: bool) -> LayerKv {
-        let n_head_kv = sources.len();
-        let n_out = sources.first().map_or(0, Vec::len);
-        let mut k = Vec::with_capacity(n_out * self.k_row);
-        let mut v = Vec::with_capacity(self.v.len() / n_cells_in.max(1) * n_out);
-        for i in 0..n_out {
-            for (h, src) in sources.iter().enumerate() {
-                k.extend_from_slice(self.k_head(src[i], h, n_head_kv));
-            }
-        }
-        if v_trans {
-            let head_dim = self.v_embd / n_head_kv;
-            let el = self.v_unit;
-            for j in 0..self.v_embd {
-                let src = &sources[j / head_dim];
-                let plane = &self.v[j * n_cells_in * el..(j + 1) * n_cells_in * el];
-                for &c in src {
-                    v.extend_from_slice(&plane[c * el..(c + 1) * el]);
-                }
-            }
-        } else {
-            for i in 0..n_out {
-                for (h, src) in sources.iter().enumerate() {
-                    v.extend_from_slice(self.v_head(src[i], h, n_head_kv));
-                }
-            }
-        }
-        LayerKv { k, v, ..self.clone_header() }
-    }
-
-    fn clone_header(&self) -> LayerKv {
-        LayerKv {
-            k_type: self.k_type,
-            k_row: self.k_row,
-            k: Vec::new(),
-            v_type: self.v_type,
-            v_unit: self.v_unit,
-            v_embd: self.v_embd,
-            v: Vec::new(),
-        }
-    }
-
     /// V bytes of head `h` of cell `cell`, gathered from the transposed planes when needed.
     pub fn v_head_bytes(&self, cell: usize, h: usize, n_head_kv: usize, n_cells: usize, v_trans: bool) -> Vec<u8> {
         if !v_trans {
@@ -284,11 +314,13 @@ impl LayerKv {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn sample(n_cells: usize, n_layer: usize, v_trans: bool, n_head_kv: usize) -> SeqState {
+    /// A state of `n_cells` cells with distinct bytes everywhere; `window` adds a second block
+    /// (an iSWA window cache) after the first.
+    pub(crate) fn sample(n_cells: usize, n_layer: usize, v_trans: bool, n_head_kv: usize, window: bool) -> SeqState {
         let row = 8 * n_head_kv;
         let layers = (0..n_layer)
             .map(|l| LayerKv {
@@ -301,56 +333,34 @@ mod tests {
                 v: (0..n_cells * row).map(|i| (i * 13 + l) as u8).collect(),
             })
             .collect();
-        SeqState {
-            seq_id: 0,
-            caches: vec![CacheState {
-                positions: (0..n_cells as i32).collect(),
-                seq_ids: vec![vec![0]; n_cells],
-                data: Some(CacheData { v_trans, n_rot_k: 0, n_rot_v: 0, layers }),
-            }],
-        }
+        let cache = CacheState {
+            positions: (0..n_cells as i32).collect(),
+            seq_ids: vec![vec![0]; n_cells],
+            data: Some(CacheData { v_trans, n_rot_k: 0, n_rot_v: 0, layers }),
+        };
+        let caches = if window { vec![cache.clone(), cache] } else { vec![cache] };
+        SeqState { seq_id: 0, caches }
     }
 
     proptest! {
         #[test]
         fn roundtrip(n_cells in 1usize..20, n_layer in 1usize..4, v_trans: bool, n_head_kv in 1usize..4) {
-            let s = sample(n_cells, n_layer, v_trans, n_head_kv);
+            let s = sample(n_cells, n_layer, v_trans, n_head_kv, false);
             let bytes = s.encode();
             prop_assert_eq!(SeqState::decode(&bytes, 1).unwrap(), s);
         }
 
         #[test]
         fn truncation_is_an_error_not_a_panic(cut in 0usize..200) {
-            let bytes = sample(5, 2, true, 2).encode();
+            let bytes = sample(5, 2, true, 2, true).encode();
             let cut = cut.min(bytes.len() - 1);
-            prop_assert!(SeqState::decode(&bytes[..cut], 1).is_err());
-        }
-
-        #[test]
-        fn compose_moves_each_heads_bytes(n_cells in 2usize..12, v_trans: bool, seed in 0u64..1000) {
-            let n_head_kv = 3;
-            let s = sample(n_cells, 1, v_trans, n_head_kv);
-            let layer = &s.caches[0].data.as_ref().unwrap().layers[0];
-            let n_out = 1 + (seed as usize % (n_cells - 1));
-            let sources: Vec<Vec<usize>> = (0..n_head_kv)
-                .map(|h| (0..n_out).map(|i| (i * (h + 2) + seed as usize) % n_cells).collect())
-                .collect();
-            let out = layer.compose(&sources, n_cells, v_trans);
-            for i in 0..n_out {
-                for h in 0..n_head_kv {
-                    prop_assert_eq!(out.k_head(i, h, n_head_kv), layer.k_head(sources[h][i], h, n_head_kv));
-                    prop_assert_eq!(
-                        out.v_head_bytes(i, h, n_head_kv, n_out, v_trans),
-                        layer.v_head_bytes(sources[h][i], h, n_head_kv, n_cells, v_trans)
-                    );
-                }
-            }
+            prop_assert!(SeqState::decode(&bytes[..cut], 2).is_err());
         }
     }
 
     #[test]
     fn rejects_bad_magic_and_trailing_bytes() {
-        let mut bytes = sample(2, 1, false, 1).encode();
+        let mut bytes = sample(2, 1, false, 1, false).encode();
         assert!(SeqState::decode(&bytes, 1).is_ok());
         bytes.push(0);
         assert!(SeqState::decode(&bytes, 1).is_err());
