@@ -101,7 +101,8 @@ pub fn run(bin: &Path, prompt: &str, a: &StockArgs<'_>) -> Result<StockRun> {
         return Err(Error::Llama(format!("{} failed ({status}): {last}", bin.display())));
     }
     let mut run = parse_timings(&stderr);
-    run.answer = stdout.trim().to_string();
+    // llama-completion marks the end of generation on stdout.
+    run.answer = stdout.trim().trim_end_matches("[end of text]").trim_end().to_string();
     run.peak_rss_bytes = peak;
     Ok(run)
 }
