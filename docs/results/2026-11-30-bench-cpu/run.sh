@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `kvcompose bench` against stock llama.cpp's llama-completion, on a CPU-only machine, in two runs:
-# every task at about 2k tokens, and the single needle at three depths in about 2k and 4k tokens
+# every task at about 2k tokens, and the single needle at three depths in about 2k tokens
 # (6.3k-token documents cost about half an hour per case on 2 cores: see README). Each run writes
 # results.md (table and targets), results.json, accuracy.svg, phases.svg, progress.log and
 # machine.txt (commit and machine) into its folder here. LLAMA_COMPLETION=PATH skips building it.
@@ -22,4 +22,4 @@ run() {
     "$bin" bench "$@" --llama-completion "$llama_completion" --out "$dir" 2> "$dir/progress.log"
 }
 run all-2k --tasks needle,multikey,multivalue,vartrack,squad,hotpotqa --lengths 8000 --depths 0.5 --ratios 0.5,0.25,0.125
-run needle-depths --tasks needle --lengths 8000,16000 --depths 0.2,0.5,0.8 --ratios 0.5,0.25
+run needle-2k --tasks needle --lengths 8000 --depths 0.2,0.5,0.8 --ratios 0.5,0.25
