@@ -59,14 +59,8 @@ pub fn compose(buf: &mut Vec<u8>, n_caches: usize, block: usize, sel: &Selection
             w.bytes(&l.k_type.to_le_bytes());
             w.bytes(&(l.k_row as u64).to_le_bytes());
             // The old rows go aside first: the new ones overwrite them.
-            old.clear();
-            old.extend_from_slice(&copy.as_deref().unwrap_or(w.buf.as_slice())[l.k.clone()]);
-            let hb = l.k_row / n_head_kv;
-            for i in 0..n_out {
-                for (h, s) in src.iter().enumerate() {
-                    w.bytes(&old[s[i] * l.k_row + h * hb..][..hb]);
-                }
-            }
+            set_aside(&mut old, copy.as_deref().unwrap_or(w.buf.as_slice()), &l.k);
+            w.heads_of_rows(&old, l.k_row, src);
         }
         for (l, src) in data.layers.iter().zip(&sel.sources) {
             w.bytes(&l.v_type.to_le_bytes());
@@ -76,8 +70,7 @@ pub fn compose(buf: &mut Vec<u8>, n_caches: usize, block: usize, sel: &Selection
             } else {
                 w.bytes(&(l.v_unit as u64).to_le_bytes());
             }
-            old.clear();
-            old.extend_from_slice(&copy.as_deref().unwrap_or(w.buf.as_slice())[l.v.clone()]);
+            set_aside(&mut old, copy.as_deref().unwrap_or(w.buf.as_slice()), &l.v);
             if data.v_trans {
                 // Element-major planes: element j of every cell, then element j + 1.
                 let (head_dim, el) = (l.v_embd / n_head_kv, l.v_unit);
@@ -88,12 +81,7 @@ pub fn compose(buf: &mut Vec<u8>, n_caches: usize, block: usize, sel: &Selection
                     }
                 }
             } else {
-                let hb = l.v_unit / n_head_kv;
-                for i in 0..n_out {
-                    for (h, s) in src.iter().enumerate() {
-                        w.bytes(&old[s[i] * l.v_unit + h * hb..][..hb]);
-                    }
-                }
+                w.heads_of_rows(&old, l.v_unit, src);
             }
         }
     }
@@ -120,6 +108,23 @@ impl Writer<'_> {
     fn u32(&mut self, x: u32) {
         self.bytes(&x.to_le_bytes());
     }
+
+    /// Composite rows from `rows` (one row of `row` bytes per old cell, head-major): slot `i`
+    /// takes head `h` of old row `sources[h][i]`.
+    fn heads_of_rows(&mut self, rows: &[u8], row: usize, sources: &[Vec<usize>]) {
+        let hb = row / sources.len();
+        for i in 0..sources.first().map_or(0, Vec::len) {
+            for (h, s) in sources.iter().enumerate() {
+                self.bytes(&rows[s[i] * row + h * hb..][..hb]);
+            }
+        }
+    }
+}
+
+/// Copies `range` of `from` into `old`, reusing its allocation.
+fn set_aside(old: &mut Vec<u8>, from: &[u8], range: &std::ops::Range<usize>) {
+    old.clear();
+    old.extend_from_slice(&from[range.clone()]);
 }
 
 #[cfg(test)]
