@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds stock llama.cpp's `llama-completion` for `kvcompose bench --llama-completion`, from the
-# llama.cpp tree that llama-cpp-sys-2 bundles (the very ggml, llama and common libraries kvcompose
-# links). That tree leaves out the sources of llama.cpp's tools, so the tool's own three files
+# llama.cpp tree that llama-cpp-sys-2 bundles as published (the ggml, llama and common sources
+# kvcompose links, without kvcompose's per-layer patch). That tree leaves out the sources of llama.cpp's tools, so the tool's own three files
 # (tools/completion/{completion.cpp,main.cpp,CMakeLists.txt}: argument parsing and the generation
 # loop over common/) come from the nearest llama.cpp that PyPI carries whole, the sdist of
 # llama-cpp-python below; they compile unchanged against the bundled common/.
@@ -22,12 +22,16 @@ if [ -x "$out/build/bin/llama-completion" ] && [ "$(cat "$out/stamp" 2>/dev/null
     exit 0
 fi
 
-(cd "$root" && cargo fetch -q --locked)
-sys=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"llama-cpp-sys-2-$sys_version" | head -n 1)
-[ -d "$sys/llama.cpp/src" ] || { echo "llama-cpp-sys-2 $sys_version not found in the cargo registry" >&2; exit 1; }
-
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# Stock means the crate as published, not kvcompose's patched vendor/ copy: let cargo fetch it
+# into the registry through a throwaway project.
+mkdir -p "$work/fetch/src"
+printf '[package]\nname = "fetch"\nversion = "0.0.0"\nedition = "2021"\n[dependencies]\nllama-cpp-sys-2 = { version = "=%s", default-features = false }\n' "$sys_version" > "$work/fetch/Cargo.toml"
+: > "$work/fetch/src/lib.rs"
+(cd "$work/fetch" && cargo fetch -q)
+sys=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"llama-cpp-sys-2-$sys_version" | head -n 1)
+[ -d "$sys/llama.cpp/src" ] || { echo "llama-cpp-sys-2 $sys_version not found in the cargo registry" >&2; exit 1; }
 python3 -m pip download -q --no-deps --no-binary :all: -d "$work" "$tools_from"
 sdist=$(ls "$work"/*.tar.gz)
 echo "$tools_sha256  $sdist" | sha256sum -c --quiet - || { echo "sha256 mismatch for $sdist" >&2; exit 1; }

@@ -52,7 +52,7 @@ pub struct BenchArgs {
     /// Ratios kept [default: 0.5,0.25,0.125]; the full cache is always run
     #[arg(long, value_delimiter = ',')]
     pub ratios: Vec<f64>,
-    /// Budget modes run side by side [default: uniform] (global-masked needs -fa off)
+    /// Budget modes run side by side [default: uniform,global] (global-masked needs -fa off)
     #[arg(long, value_enum, value_delimiter = ',')]
     pub budgets: Vec<BudgetMode>,
     /// Haystack text [default: the bundled Areopagitica, about 6.3k tokens]
@@ -92,7 +92,7 @@ impl BenchArgs {
             depths: pick(&self.depths, q, &[0.5], &[0.1, 0.3, 0.5, 0.7, 0.9]),
             methods: pick(&self.methods, q, &[MethodName::Kvcompose, MethodName::Streaming], &[MethodName::Kvcompose, MethodName::Tokens, MethodName::Streaming, MethodName::Random]),
             ratios: pick(&self.ratios, q, &[0.25], &[0.5, 0.25, 0.125]),
-            budgets: pick(&self.budgets, q, &[BudgetMode::Uniform], &[BudgetMode::Uniform]),
+            budgets: pick(&self.budgets, q, &[BudgetMode::Uniform, BudgetMode::Global], &[BudgetMode::Uniform, BudgetMode::Global]),
             seed: u64::from(self.run.seed),
         };
         if let Some(&r) = plan.ratios.iter().find(|&&r| !(r > 0.0 && r <= 1.0)) {
@@ -216,9 +216,10 @@ pub struct RunArgs {
     /// Score each chunk against itself only, its copy led in by the previous chunk's end (KVzip)
     #[arg(long = "kv-local")]
     pub kv_local: bool,
-    /// Layer budgets: `uniform` (what llama.cpp's shared cells hold), or `global-masked`
-    /// (KVCompose's global allocation, each layer masked to its own budget; -fa off)
-    #[arg(long = "kv-budget", value_enum, default_value = "uniform")]
+    /// Layer budgets: `uniform` (every layer keeps the same cells), `global` (KVCompose's global
+    /// allocation, each layer's KV tensors sized to its own budget), or `global-masked` (the same
+    /// allocation masked inside a uniform cache, for comparison; -fa off)
+    #[arg(long = "kv-budget", value_enum, default_value = "global")]
     pub kv_budget: BudgetMode,
     /// Also score the cache with the question (the compressed cache then suits that question)
     #[arg(long = "kv-query-aware")]

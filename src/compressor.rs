@@ -48,12 +48,16 @@ pub struct CompressOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum BudgetMode {
-    /// Every layer keeps the same number of cells: what llama.cpp's shared cells realise.
-    #[default]
+    /// Every layer keeps the same number of cells: what stock llama.cpp's shared cells realise.
     Uniform,
+    /// KVCompose's global allocation, realised: each layer's KV tensors hold its own budget
+    /// (plus the cells for new tokens), through kvcompose's llama.cpp patch.
+    #[default]
+    Global,
     /// KVCompose's global allocation, each layer attending only to its own budget: the cache
     /// holds the largest layer budget in every layer and masks the rest out of each layer's
-    /// softmax (flash attention off). The accuracy of per-layer budgets, not yet their memory.
+    /// softmax (flash attention off). The accuracy of per-layer budgets without their memory
+    /// (a check on `global`).
     GlobalMasked,
 }
 
@@ -83,6 +87,8 @@ pub struct CompressStats {
     pub t_compress_ms: f64,
     /// KVCompose's global allocation for the final cache (kept cells per compressed layer).
     pub layer_budgets_global: Vec<usize>,
+    /// Cells each compressed layer holds of the prefix and document, as realised.
+    pub layer_cells: Vec<usize>,
     /// Model layers whose cache is compressed (all attention layers, or the global ones of iSWA).
     pub compressed_layers: Vec<usize>,
     /// `origins[layer][h][i]`: original position of the token in slot `i` of head `h`, per
@@ -126,6 +132,9 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
     let n_head_kv = session.model.info.n_head_kv;
     let n_total = prefix.len() + doc.len();
     let budget = ((opts.ratio * n_total as f64).ceil() as usize).clamp(prefix.len().max(1), n_total);
+    // Per-layer sizes: the context was sized for the budget plus room for new tokens, which
+    // every layer keeps beside its own compressed cells.
+    let tail = session.n_ctx().saturating_sub(budget);
     let mut stats = CompressStats { cells_full: n_total, compressed_layers: layout.layers.clone(), ..Default::default() };
 
     let mut slots: Vec<LayerSlots> = layout.layers.iter().map(|_| LayerSlots::new(n_head_kv)).collect();
@@ -150,11 +159,13 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
         pos += fed.len() as i32;
 
         let t0 = Instant::now();
-        let n_cells = slots[0].n_slots();
+        // Layers hold different numbers of cells with per-layer sizes; their columns in the
+        // attention are those cells, then the tail.
+        let n_cells: Vec<usize> = slots.iter().map(LayerSlots::n_slots).collect();
         // Local scoring: led in by the previous chunk's end, scored against this chunk alone.
         let at = i * opts.chunk.max(1);
         let (lead, excluded) = match opts.local && i > 0 {
-            true => (&doc[at.saturating_sub(LEAD_IN)..at], prefix.len()..n_cells - chunk.len()),
+            true => (&doc[at.saturating_sub(LEAD_IN)..at], prefix.len()..n_cells[0] - chunk.len()),
             false => (&doc[..0], 0..0),
         };
         let copy = [copy_intro, lead, chunk].concat();
@@ -172,7 +183,7 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
                     session.n_ubatch()
                 )));
             }
-            let maxima = session.score_pass(tokens, scope, pos, &layout.layers, n_cells)?;
+            let maxima = session.score_pass(tokens, scope, pos, &layout.layers, &n_cells)?;
             session.truncate(pos)?;
             for (s, &l) in slots.iter_mut().zip(&layout.layers) {
                 let m = maxima[l].as_ref().expect("scored layer");
@@ -183,13 +194,14 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
         stats.t_score_ms += ms(t0);
 
         // At equality the rewrite keeps everything: ratio 1.0 goes through the same path.
-        if n_cells >= budget {
+        if n_cells.iter().sum::<usize>() >= budget * slots.len() {
             let t0 = Instant::now();
             let composite: Vec<Vec<f32>> = slots.iter().map(|s| composite_scores(&s.score)).collect();
-            let floor = if opts.budget_mode == BudgetMode::GlobalMasked { prefix.len() } else { 0 };
+            let floor = if opts.budget_mode == BudgetMode::Uniform { 0 } else { prefix.len() };
             stats.layer_budgets_global = allocate_global(&composite, budget * slots.len(), floor);
             let sources: Vec<Vec<Vec<usize>>> = match opts.budget_mode {
                 BudgetMode::Uniform => slots.iter().map(|s| method.select(s, budget, prefix.len())).collect(),
+                BudgetMode::Global => slots.iter().zip(&stats.layer_budgets_global).map(|(s, &b)| method.select(s, b, prefix.len())).collect(),
                 BudgetMode::GlobalMasked => masked_selection(session, &layout.layers, &slots, &stats.layer_budgets_global, method.as_ref(), prefix.len())?,
             };
             slots = slots.iter().zip(&sources).map(|(s, src)| s.gather(src)).collect();
@@ -202,6 +214,13 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
             let sel = Selection { positions: slot_positions(&slots, pos), sources };
             let mut state = session.state_bytes()?;
             cache::compose(&mut state, layout.n_blocks, layout.block, &sel, n_head_kv)?;
+            if opts.budget_mode == BudgetMode::Global {
+                let mut n_comp = vec![0; session.model.info.n_layer];
+                for (&l, s) in layout.layers.iter().zip(&slots) {
+                    n_comp[l] = s.n_slots();
+                }
+                session.set_layer_cells(tail, &n_comp)?;
+            }
             session.write_state(&state)?;
             if session.pos_max() != pos - 1 {
                 return Err(Error::Llama(format!("after rewrite the cache ends at position {}, expected {}", session.pos_max(), pos - 1)));
@@ -210,9 +229,11 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
             stats.t_compress_ms += ms(t0);
         }
     }
-    stats.cells_kept = slots[0].n_slots();
+    stats.layer_cells = slots.iter().map(LayerSlots::n_slots).collect();
+    // Per layer on average with per-layer sizes (the same total as a uniform budget).
+    stats.cells_kept = stats.layer_cells.iter().sum::<usize>().div_ceil(slots.len().max(1));
     if stats.steps == 0 {
-        stats.layer_budgets_global = vec![stats.cells_kept; slots.len()];
+        stats.layer_budgets_global = stats.layer_cells.clone();
     }
     stats.origins = slots.into_iter().map(|s| s.origin).collect();
     Ok(stats)

@@ -31,6 +31,9 @@ impl QaOptions {
             if !(c.ratio > 0.0 && c.ratio <= 1.0) {
                 return Err(Error::RatioOutOfRange(c.ratio));
             }
+            if c.local && c.budget_mode != BudgetMode::Uniform {
+                return Err(Error::Usage("--kv-local scores with uniform layer budgets only (--kv-budget uniform)".into()));
+            }
         }
         Ok(())
     }
@@ -187,8 +190,18 @@ impl<'m> DocumentSession<'m> {
         // last window of the prompt either way.
         let window = info.window_cells(s.cells_full + tail);
         let bytes = |global: usize, window: usize| info.kv_bytes(p.type_k, p.type_v, global, window);
-        let window_alloc = info.window_alloc_cells(n_ctx, self.session.n_ubatch());
         let swa = info.swa_layers.as_deref().unwrap_or_default();
+        // Cells per model layer: the window in window layers, else what the layer holds of the
+        // document (its own count with per-layer sizes), as realised.
+        let mut held: Vec<usize> = (0..info.n_layer).map(|l| if swa.get(l) == Some(&true) { window } else { s.cells_kept }).collect();
+        for (&l, &n) in s.compressed_layers.iter().zip(&s.layer_cells) {
+            held[l] = n;
+        }
+        let per_cell = info.kv_bytes_per_layer_cell(p.type_k, p.type_v);
+        // The global layers also hold the question; window layers already count it.
+        let kept_cells: usize = held.iter().enumerate().map(|(l, &n)| if swa.get(l) == Some(&true) { n } else { n + tail }).sum();
+        // What llama.cpp allocated, layer by layer.
+        let alloc_cells: usize = (0..info.n_layer).map(|l| self.session.layer_cells(l)).sum();
         let paths = self.session.seen_paths();
         Report {
             answer: answer.text.trim().to_string(),
@@ -202,8 +215,8 @@ impl<'m> DocumentSession<'m> {
             kv_cells_full: s.cells_full,
             kv_cells_kept: s.cells_kept,
             kv_bytes_full: bytes(s.cells_full + tail, window),
-            kv_bytes_kept: bytes(s.cells_kept + tail, window),
-            kv_alloc_bytes: bytes(n_ctx, window_alloc),
+            kv_bytes_kept: per_cell * kept_cells,
+            kv_alloc_bytes: per_cell * alloc_cells,
             n_ctx,
             peak_rss_bytes: peak_rss_bytes(),
             t_prefill_ms: self.t_load_ms - s.t_score_ms - s.t_compress_ms + answer.t_tail_ms,
@@ -212,7 +225,7 @@ impl<'m> DocumentSession<'m> {
             t_decode_ms: answer.t_decode_ms,
             decode_tokens: answer.n_tokens,
             decode_tokens_per_s: if answer.t_decode_ms > 0.0 { answer.n_tokens as f64 * 1e3 / answer.t_decode_ms } else { 0.0 },
-            layer_budgets: (0..info.n_layer).map(|l| if swa.get(l) == Some(&true) { window } else { s.cells_kept }).collect(),
+            layer_budgets: held,
             budget_mode: self.opts.compress.as_ref().map_or(BudgetMode::Uniform, |c| c.budget_mode),
             layer_budgets_global: s.layer_budgets_global.clone(),
             compress_steps: s.steps,

@@ -19,7 +19,7 @@ fn run(params: &SessionParams, arm: bool) -> (Vec<f32>, String) {
     let mut s = Session::new(model, &SessionParams { n_ctx: n + 64, ..params.clone() }).unwrap();
     let layers: Vec<usize> = (0..model.info.n_layer).collect();
     if arm {
-        let maxima = s.score_pass(&all[..n - 1], PassScope::default(), 0, &layers, n - 1).unwrap();
+        let maxima = s.score_pass(&all[..n - 1], PassScope::default(), 0, &layers, &vec![n - 1; layers.len()]).unwrap();
         assert!(maxima.iter().all(|m| m.as_ref().unwrap().data.iter().any(|&p| p > 0.0)), "scores were gathered");
     } else {
         s.decode(&all[..n - 1], 0, false).unwrap();

@@ -101,12 +101,15 @@ fn sliding_window_model_compresses_its_global_layers_only() {
     let budgets: Vec<u64> = v["layer_budgets"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap()).collect();
     assert_eq!(budgets.len(), 18);
     assert!(n("doc_tokens") > 1000, "longer than the window");
+    let global: Vec<u64> = v["layer_budgets_global"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap()).collect();
+    assert_eq!(global.len(), 3);
+    assert_eq!(global.iter().sum::<u64>(), 3 * n("kv_cells_kept"), "the uniform total over the global layers");
     for (l, &b) in budgets.iter().enumerate() {
-        // Gemma 3: every sixth layer is global and compressed; the others keep their 512-token window.
-        let expect = if l % 6 == 5 { n("kv_cells_kept") } else { 512 };
+        // Gemma 3: every sixth layer is global and compressed to its own share (the default
+        // budgets); the others keep their 512-token window.
+        let expect = if l % 6 == 5 { global[l / 6] } else { 512 };
         assert_eq!(b, expect, "layer {l}: {v}");
     }
-    assert_eq!(v["layer_budgets_global"].as_array().unwrap().len(), 3);
     assert!(n("kv_bytes_kept") < n("kv_bytes_full"));
 }
 
@@ -172,7 +175,8 @@ fn bench_quick_answers_every_case_under_every_setting() {
     assert!(out.status.success(), "{}", stderr(&out));
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("stdout is a JSON array of rows");
     let settings: Vec<(String, f64)> = rows.iter().map(|r| (r["method"].as_str().unwrap().to_string(), r["ratio"].as_f64().unwrap())).collect();
-    assert_eq!(settings, [("full".to_string(), 1.0), ("kvcompose".to_string(), 0.25), ("streaming".to_string(), 0.25)]);
+    let expected = [("full", 1.0), ("kvcompose", 0.25), ("kvcompose+global", 0.25), ("streaming", 0.25)];
+    assert_eq!(settings, expected.map(|(m, r)| (m.to_string(), r)));
     // The full cache finds the needle of this 2k-token case; the row's verdict is its answer's.
     let full = &rows[0];
     let gold = full["gold"][0].as_str().unwrap();
@@ -183,11 +187,11 @@ fn bench_quick_answers_every_case_under_every_setting() {
         assert!(kept < 0.3, "{} kept {kept} of the full cache's bytes", r["method"]);
     }
     // Progress goes to stderr, one line per answer.
-    assert_eq!(stderr(&out).lines().filter(|l| l.contains("] Needle")).count(), 3, "{}", stderr(&out));
+    assert_eq!(stderr(&out).lines().filter(|l| l.contains("] Needle")).count(), 4, "{}", stderr(&out));
     // --out writes the table, the same rows and both plots, with every setting in them.
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
     let table = read("results.md");
-    assert!(table.starts_with("| method | ratio | needle | all |") && table.contains("| streaming | 0.25 |"), "{table}");
+    assert!(table.starts_with("| method | ratio | needle | all |") && table.contains("| streaming | 0.25 |") && table.contains("| kvcompose+global | 0.25 |"), "{table}");
     assert_eq!(serde_json::from_str::<serde_json::Value>(&read("results.json")).unwrap(), serde_json::Value::Array(rows));
     for svg in ["accuracy.svg", "phases.svg"] {
         let text = read(svg);

@@ -4,7 +4,7 @@
 //! compressed, the window layers' cache is llama.cpp's).
 
 use kvcompose::compress::Selection;
-use kvcompose::compressor::{CacheLayout, CompressOptions};
+use kvcompose::compressor::{BudgetMode, CacheLayout, CompressOptions};
 use kvcompose::llama::callback::{HeadCellMax, LiveSlots, PassScope};
 use kvcompose::llama::state::SeqState;
 use kvcompose::llama::{cache, FlashAttn, Model, Session, SessionParams};
@@ -143,18 +143,41 @@ fn gemma3_ratio_one_goes_through_the_rewrite_and_matches_stock_logits_and_answer
     ratio_one_matches_stock(gemma3(), GEMMA_CHARS);
 }
 
-fn exact_rows(model: &Model, chars: usize) {
+/// One compression step at 0.25, read back: each (layer, KV head) holds exactly the K and V
+/// bytes of the tokens it selected, in composite order. With `BudgetMode::Global` each layer
+/// also holds its own number of cells, the global allocation, in tensors of that size.
+fn exact_rows(model: &Model, chars: usize, budget_mode: BudgetMode) {
     let p = prompt_tokens(model, chars);
     let n_head_kv = model.info.n_head_kv;
     let layout = CacheLayout::of(&model.info).unwrap();
     for (fa, k, v) in CACHES {
-        let opts = one_step(qa_options(fa, k, v, Some(0.25)));
-        let ds = DocumentSession::load(model, doc_prefix(chars), LONG_QUESTION, &opts).unwrap();
+        let mut opts = one_step(qa_options(fa, k, v, Some(0.25)));
+        opts.compress.as_mut().unwrap().budget_mode = budget_mode;
+        let mut ds = DocumentSession::load(model, doc_prefix(chars), LONG_QUESTION, &opts).unwrap();
         let stats = ds.stats().clone();
+        let budget = (0.25 * p.doc.len() as f64).ceil() as usize;
         assert_eq!(stats.steps, 1);
-        assert_eq!(stats.cells_kept, (0.25 * p.doc.len() as f64).ceil() as usize);
+        assert_eq!(stats.cells_kept, budget);
         assert_eq!(stats.compressed_layers, layout.layers);
         let after = ds.session.read_state(layout.n_blocks).unwrap();
+        let cells = *stats.layer_cells.iter().max().unwrap();
+        if budget_mode == BudgetMode::Global {
+            // The global allocation, realised: its total, its uneven spread, tensors of its sizes.
+            assert_eq!(stats.layer_cells, stats.layer_budgets_global);
+            assert_eq!(stats.layer_cells.iter().sum::<usize>(), budget * layout.layers.len());
+            assert!(cells > budget, "{k}/{v}: some layer holds more than the uniform budget: {:?}", stats.layer_cells);
+            let tail = ds.session.n_ctx() - budget;
+            for (&l, &n) in layout.layers.iter().zip(&stats.layer_cells) {
+                assert_eq!(ds.session.layer_cells(l), n + tail, "{k}/{v}: layer {l}'s tensors hold its own cells and the tail");
+            }
+            let answer = ds.ask(model, LONG_QUESTION, &mut |_| {}).unwrap();
+            let report = ds.report(model, &answer);
+            let row = model.info.kv_bytes_per_layer_cell(opts.session.type_k, opts.session.type_v);
+            let alloc: usize = (0..model.info.n_layer).map(|l| ds.session.layer_cells(l)).sum();
+            assert_eq!(report.kv_alloc_bytes, alloc * row, "kv_alloc_bytes adds up the layers' real sizes");
+        } else {
+            assert!(stats.layer_cells.iter().all(|&n| n == budget));
+        }
 
         let mut reference = Session::new(model, &SessionParams { n_ctx: p.doc.len() + 8, ..opts.session.clone() }).unwrap();
         // Stock: one decode, so cell `p` holds position `p` in the global cache.
@@ -168,25 +191,26 @@ fn exact_rows(model: &Model, chars: usize) {
         }
 
         let (b, a) = (&before.caches[layout.block], &after.caches[layout.block]);
-        assert_eq!(a.n_cells(), stats.cells_kept);
+        assert_eq!(a.n_cells(), cells);
         assert_eq!(*a.positions.last().unwrap(), p.doc.len() as i32 - 1, "last composite cell at N-1");
         let (bd, ad) = (b.data.as_ref().unwrap(), a.data.as_ref().unwrap());
         let mut mixed_slots = 0;
         for (l, origins) in stats.origins.iter().enumerate() {
             let (bl, al) = (&bd.layers[l], &ad.layers[l]);
+            assert_eq!(al.rows, stats.layer_cells[l], "{k}/{v}: layer {l}'s rows in the state");
             for (h, orig) in origins.iter().enumerate() {
                 assert!(orig.windows(2).all(|w| w[0] < w[1]), "slots in original order");
                 for (i, &pos) in orig.iter().enumerate() {
                     let src = pos as usize; // the reference holds position p in cell p
                     assert_eq!(al.k_head(i, h, n_head_kv), bl.k_head(src, h, n_head_kv), "{k}/{v} K layer {l} head {h} slot {i}");
                     assert_eq!(
-                        al.v_head_bytes(i, h, n_head_kv, a.n_cells(), ad.v_trans),
-                        bl.v_head_bytes(src, h, n_head_kv, b.n_cells(), bd.v_trans),
+                        al.v_head_bytes(i, h, n_head_kv, ad.v_trans),
+                        bl.v_head_bytes(src, h, n_head_kv, bd.v_trans),
                         "{k}/{v} V layer {l} head {h} slot {i}"
                     );
                 }
             }
-            mixed_slots += (0..stats.cells_kept).filter(|&i| origins.iter().any(|o| o[i] != origins[0][i])).count();
+            mixed_slots += (0..stats.layer_cells[l]).filter(|&i| origins.iter().any(|o| o[i] != origins[0][i])).count();
         }
         if n_head_kv > 1 {
             assert!(mixed_slots > 0, "heads chose different tokens somewhere (composite tokens)");
@@ -196,12 +220,50 @@ fn exact_rows(model: &Model, chars: usize) {
 
 #[test]
 fn compressed_cache_holds_exactly_the_selected_rows_of_each_head() {
-    exact_rows(smollm2(), 2500);
+    exact_rows(smollm2(), 2500, BudgetMode::Uniform);
 }
 
 #[test]
 fn gemma3_compressed_global_layers_hold_exactly_the_selected_rows() {
-    exact_rows(gemma3(), GEMMA_CHARS);
+    exact_rows(gemma3(), GEMMA_CHARS, BudgetMode::Uniform);
+}
+
+#[test]
+fn global_budgets_size_each_layer_and_it_holds_exactly_its_selected_rows() {
+    exact_rows(smollm2(), 2500, BudgetMode::Global);
+}
+
+#[test]
+fn gemma3_global_budgets_size_each_global_layer_and_it_holds_exactly_its_selected_rows() {
+    exact_rows(gemma3(), GEMMA_CHARS, BudgetMode::Global);
+}
+
+/// Per-layer sizes attend as the masked allocation does: the same selection, with the cells a
+/// layer does not hold absent from its tensors instead of masked out of its softmax (which only
+/// the non-flash graph forms). Same first greedy token; the logits move only as much as a change
+/// of summation order moves them (see the permuted rewrite above: 1-2% of their mean magnitude),
+/// which can tip a later token of a long answer.
+#[test]
+fn global_budgets_attend_like_the_masked_allocation() {
+    let model = smollm2();
+    for (k, v) in [("f16", "f16"), ("q8_0", "f16")] {
+        let mut answers = Vec::new();
+        for mode in [BudgetMode::GlobalMasked, BudgetMode::Global] {
+            let mut opts = one_step(qa_options(FlashAttn::Off, k, v, Some(0.25)));
+            opts.compress.as_mut().unwrap().budget_mode = mode;
+            let mut ds = DocumentSession::load(model, doc_prefix(2500), LONG_QUESTION, &opts).unwrap();
+            answers.push((ds.stats().layer_budgets_global.clone(), ds.ask(model, LONG_QUESTION, &mut |_| {}).unwrap()));
+        }
+        let ((masked_budgets, masked), (budgets, ours)) = (&answers[0], &answers[1]);
+        assert_eq!(masked_budgets, budgets, "{k}/{v}: same allocation");
+        let (a, b) = (&masked.first_logits, &ours.first_logits);
+        let mean_abs = a.iter().map(|x| x.abs()).sum::<f32>() / a.len() as f32;
+        let mean_diff = a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32;
+        eprintln!("{k}/{v}: per-layer sizes vs masked: logits differ by {:.4} of their mean magnitude", mean_diff / mean_abs);
+        let argmax = |l: &[f32]| l.iter().enumerate().max_by(|x, y| x.1.total_cmp(y.1)).map(|(i, _)| i);
+        assert_eq!(argmax(a), argmax(b), "{k}/{v}: first greedy token ({:?} / {:?})", masked.text, ours.text);
+        assert!(mean_diff < 0.04 * mean_abs, "{k}/{v}: logits differ by {mean_diff} on average");
+    }
 }
 
 /// About 1.2k tokens with the fact in the middle, compressed to half in several steps. A
@@ -247,7 +309,7 @@ fn softmax_and_flash_attention_paths_give_the_same_scores() {
         let params = SessionParams { probe: true, n_ctx: 2 * n + 8, ..session_params(fa, "f16", "f16") };
         let mut s = Session::new(model, &params).unwrap();
         s.decode(&p.doc, 0, false).unwrap();
-        let out = s.score_pass(&p.doc, scope, n as i32, &layers, n).unwrap();
+        let out = s.score_pass(&p.doc, scope, n as i32, &layers, &vec![n; layers.len()]).unwrap();
         let seen = s.seen_paths();
         assert_eq!((seen.softmax, seen.flash_attn), (fa == FlashAttn::Off, fa == FlashAttn::On), "attention path");
         out.into_iter().map(Option::unwrap).collect()

@@ -50,12 +50,14 @@ impl Plan {
         Ok(out)
     }
 
-    /// `None` is the full cache; then each method at each ratio under each budget mode.
+    /// `None` is the full cache; then each method at each ratio under each budget mode (the
+    /// global allocations only for KVCompose, the method they belong to).
     pub fn settings(&self) -> Vec<Option<Setting>> {
         let mut s = vec![None];
         for &method in &self.methods {
             for &ratio in &self.ratios {
-                s.extend(self.budgets.iter().map(|&budget| Some(Setting { method, ratio, budget })));
+                let budgets = self.budgets.iter().filter(|&&b| b == BudgetMode::Uniform || method == MethodName::Kvcompose);
+                s.extend(budgets.map(|&budget| Some(Setting { method, ratio, budget })));
             }
         }
         s

@@ -6,6 +6,8 @@ use super::Row;
 
 const RETRIEVAL: [TaskKind; 3] = [TaskKind::Needle, TaskKind::Multikey, TaskKind::Multivalue];
 const BASELINES: [&str; 3] = ["tokens", "streaming", "random"];
+/// KVCompose with uniform layer budgets, and with its global allocation realised per layer.
+const KVCOMPOSE: [&str; 2] = ["kvcompose", "kvcompose+global"];
 
 fn rows<'a>(rows: &'a [Row], method: &str, ratio: Option<f64>) -> Vec<&'a Row> {
     rows.iter().filter(|r| r.method == method && ratio.is_none_or(|x| r.ratio == x)).collect()
@@ -34,29 +36,31 @@ pub fn report(all: &[Row]) -> String {
     let full = rows(all, "full", None);
     let retrieval = |r: &Row| RETRIEVAL.contains(&r.case.task);
 
-    let (kv25, kv_full) = (only(rows(all, "kvcompose", Some(0.25)), retrieval), only(full.clone(), retrieval));
-    if !kv25.is_empty() && !kv_full.is_empty() {
-        let share = correct(&kv25) as f64 / correct(&kv_full).max(1) as f64;
-        let met = correct(&kv_full) > 0 && share >= 0.9;
-        out.push(format!(
-            "- KVCompose at 0.25 keeps >= 90% of the full cache's accuracy on retrieval (needle, multikey, multivalue): {}/{} vs {}/{}: {}",
-            correct(&kv25), kv25.len(), correct(&kv_full), kv_full.len(), verdict(met)
-        ));
-    }
-    for ratio in [0.25, 0.125] {
-        let ours = rows(all, "kvcompose", Some(ratio));
-        let others: Vec<(&str, Vec<&Row>)> = BASELINES.iter().map(|&b| (b, rows(all, b, Some(ratio)))).filter(|(_, r)| !r.is_empty()).collect();
-        if ours.is_empty() || others.is_empty() {
-            continue;
+    for label in KVCOMPOSE {
+        let (kv25, kv_full) = (only(rows(all, label, Some(0.25)), retrieval), only(full.clone(), retrieval));
+        if !kv25.is_empty() && !kv_full.is_empty() {
+            let share = correct(&kv25) as f64 / correct(&kv_full).max(1) as f64;
+            let met = correct(&kv_full) > 0 && share >= 0.9;
+            out.push(format!(
+                "- {label} at 0.25 keeps >= 90% of the full cache's accuracy on retrieval (needle, multikey, multivalue): {}/{} vs {}/{}: {}",
+                correct(&kv25), kv25.len(), correct(&kv_full), kv_full.len(), verdict(met)
+            ));
         }
-        let met = others.iter().all(|(_, r)| correct(&ours) > correct(r));
-        let theirs: Vec<String> = others.iter().map(|(b, r)| format!("{b} {}", correct(r))).collect();
-        out.push(format!("- KVCompose ahead of every baseline at {ratio}: {} correct vs {}: {}", correct(&ours), theirs.join(", "), verdict(met)));
-    }
-    let kv25 = rows(all, "kvcompose", Some(0.25));
-    if !kv25.is_empty() && !full.is_empty() {
-        let share = sum(&kv25, |r| report(r).kv_bytes_kept as f64) / sum(&full, |r| report(r).kv_bytes_kept as f64).max(1.0);
-        out.push(format!("- KV bytes held at 0.25 <= 0.27 of stock's (the whole prompt's): {share:.3}: {}", verdict(share <= 0.27)));
+        for ratio in [0.25, 0.125] {
+            let ours = rows(all, label, Some(ratio));
+            let others: Vec<(&str, Vec<&Row>)> = BASELINES.iter().map(|&b| (b, rows(all, b, Some(ratio)))).filter(|(_, r)| !r.is_empty()).collect();
+            if ours.is_empty() || others.is_empty() {
+                continue;
+            }
+            let met = others.iter().all(|(_, r)| correct(&ours) > correct(r));
+            let theirs: Vec<String> = others.iter().map(|(b, r)| format!("{b} {}", correct(r))).collect();
+            out.push(format!("- {label} ahead of every baseline at {ratio}: {} correct vs {}: {}", correct(&ours), theirs.join(", "), verdict(met)));
+        }
+        let kv25 = rows(all, label, Some(0.25));
+        if !kv25.is_empty() && !full.is_empty() {
+            let share = sum(&kv25, |r| report(r).kv_bytes_kept as f64) / sum(&full, |r| report(r).kv_bytes_kept as f64).max(1.0);
+            out.push(format!("- {label}: KV bytes held at 0.25 <= 0.27 of stock's (the whole prompt's): {share:.3}: {}", verdict(share <= 0.27)));
+        }
     }
     // Peak RSS on the longest documents: llama-completion's when it ran, else the full cache's.
     if let Some(longest) = all.iter().map(|r| r.case.chars).max() {
@@ -125,8 +129,11 @@ mod tests {
             row("kvcompose", 0.25, true, 25 * mib, 480 * mib),
             row("kvcompose", 0.25, false, 25 * mib, 480 * mib),
             row("streaming", 0.25, false, 25 * mib, 400 * mib),
+            row("kvcompose+global", 0.25, true, 25 * mib, 480 * mib),
+            row("kvcompose+global", 0.25, true, 25 * mib, 480 * mib),
         ];
         let t = report(&rows);
+        assert!(t.contains("- kvcompose+global at 0.25 keeps >= 90% of the full cache's accuracy on retrieval (needle, multikey, multivalue): 2/2 vs 2/2: met"), "{t}");
         assert!(t.contains("retrieval (needle, multikey, multivalue): 1/2 vs 2/2: **missed**"), "{t}");
         assert!(t.contains("ahead of every baseline at 0.25: 1 correct vs streaming 0: met"), "{t}");
         assert!(!t.contains("at 0.125"), "no rows, no line: {t}");

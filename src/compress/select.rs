@@ -49,10 +49,10 @@ impl LayerSlots {
 
     /// Applies a selection: slot `i` of head `h` becomes old slot `sources[h][i]`.
     pub fn gather(&self, sources: &[Vec<usize>]) -> LayerSlots {
-        let pick = |v: &Vec<Vec<i32>>| sources.iter().zip(v).map(|(s, row)| s.iter().map(|&c| row[c]).collect()).collect();
-        let origin = pick(&self.origin);
-        let score = sources.iter().zip(&self.score).map(|(s, row)| s.iter().map(|&c| row[c]).collect()).collect();
-        LayerSlots { origin, score }
+        fn pick<T: Copy>(sources: &[Vec<usize>], v: &[Vec<T>]) -> Vec<Vec<T>> {
+            sources.iter().zip(v).map(|(s, row)| s.iter().map(|&c| row[c]).collect()).collect()
+        }
+        LayerSlots { origin: pick(sources, &self.origin), score: pick(sources, &self.score) }
     }
 }
 
@@ -90,9 +90,10 @@ pub struct Selection {
 /// holds (so each slot is visible exactly when all of its tokens would be), with the last slot
 /// at `n_tokens - 1` so that decoding continues at the original length.
 pub fn slot_positions(layers: &[LayerSlots], n_tokens: i32) -> Vec<i32> {
-    let n = layers.first().map_or(0, LayerSlots::n_slots);
+    // Layers may hold different numbers of slots (per-layer sizes): slot i is the layers' that have it.
+    let n = layers.iter().map(LayerSlots::n_slots).max().unwrap_or(0);
     let mut pos: Vec<i32> = (0..n)
-        .map(|i| layers.iter().flat_map(|l| l.origin.iter().map(move |o| o[i])).max().unwrap_or(0))
+        .map(|i| layers.iter().flat_map(|l| l.origin.iter().filter_map(move |o| o.get(i).copied())).max().unwrap_or(0))
         .collect();
     if let Some(last) = pos.last_mut() {
         *last = n_tokens - 1;

@@ -1,7 +1,7 @@
 //! Rewriting the live KV cache: a sequence state recomposed, in its own buffer, from a
 //! per-layer, per-head selection.
 
-use super::state::Layout;
+use super::state::{DataLayout, Layout};
 use crate::compress::Selection;
 use crate::error::{Error, Result};
 
@@ -10,10 +10,13 @@ use crate::error::{Error, Result};
 /// K and V bytes of old cell `sel.sources[l][h][i]`. The other blocks (an iSWA window) are
 /// emptied: writing the result back leaves their caches untouched.
 ///
-/// In place, because the state is the size of the cache: with no more cells than before (what
-/// compression asks), the composed state is written behind what is still to be read, so the only
-/// extra memory is one layer's K or V. A selection of more cells than the cache holds (cells
-/// repeated, as tests do) reads from a copy instead.
+/// Layers may keep different numbers of cells (per-layer sizes): layer `l` then holds the first
+/// `sel.sources[l][h].len()` of the `sel.positions.len()` cells, and the state counts each
+/// layer's rows. Old states with per-layer rows are read the same way.
+///
+/// In place, because the state is the size of the cache: when the composed state never gets
+/// ahead of what is still to be read (compression keeps fewer cells), it is written behind the
+/// read cursor and the only extra memory is one layer's K or V; otherwise it reads from a copy.
 pub fn compose(buf: &mut Vec<u8>, n_caches: usize, block: usize, sel: &Selection, n_head_kv: usize) -> Result<()> {
     let layout = Layout::parse(buf, n_caches)?;
     let cache = layout.caches.get(block).ok_or_else(|| Error::StateFormat(format!("no KV cache block {block}")))?;
@@ -21,25 +24,30 @@ pub fn compose(buf: &mut Vec<u8>, n_caches: usize, block: usize, sel: &Selection
     if data.layers.len() != sel.sources.len() {
         return Err(Error::StateFormat(format!("{} layers in the cache, {} in the selection", data.layers.len(), sel.sources.len())));
     }
-    let n_in = cache.n_cells();
     let n_out = sel.positions.len();
     for l in &data.layers {
         if l.k_row % n_head_kv != 0 || (!data.v_trans && l.v_unit % n_head_kv != 0) || (data.v_trans && l.v_embd % n_head_kv != 0) {
             return Err(Error::UnsupportedCacheType("rows that do not split into whole blocks per head".into()));
         }
     }
-    let heads = sel.sources.iter().flatten();
-    if heads.clone().any(|h| h.len() != n_out) || sel.sources.iter().any(|l| l.len() != n_head_kv) {
-        return Err(Error::StateFormat(format!("a selection of {n_out} cells for {n_head_kv} heads per layer is not that shape")));
+    // Rows per layer out: every head of a layer keeps the same number, at most the cells.
+    let mut rows_out = Vec::with_capacity(sel.sources.len());
+    for (l, heads) in data.layers.iter().zip(&sel.sources) {
+        let n = heads.first().map_or(0, Vec::len);
+        if heads.len() != n_head_kv || heads.iter().any(|h| h.len() != n) || n > n_out {
+            return Err(Error::StateFormat(format!("a selection for {n_head_kv} heads per layer of at most {n_out} cells is not that shape")));
+        }
+        if heads.iter().flatten().any(|&c| c >= l.rows) {
+            return Err(Error::StateFormat("selection refers to a cell beyond the cache".into()));
+        }
+        rows_out.push(n);
     }
-    if heads.flatten().any(|&c| c >= n_in) {
-        return Err(Error::StateFormat("selection refers to a cell beyond the cache".into()));
-    }
+    let counted = rows_out.iter().any(|&n| n != n_out);
 
-    let copy = (n_out > n_in).then(|| buf.clone());
+    let copy = (!fits_in_place(block, data, &rows_out, n_out, counted)).then(|| buf.clone());
     let mut w = Writer { buf, at: 8 };
     let mut old = Vec::new();
-    for (b, c) in layout.caches.iter().enumerate() {
+    for b in 0..layout.caches.len() {
         w.u32(1);
         if b != block {
             w.u32(0);
@@ -51,18 +59,20 @@ pub fn compose(buf: &mut Vec<u8>, n_caches: usize, block: usize, sel: &Selection
             w.u32(1);
             w.bytes(&layout.seq_id.to_le_bytes());
         }
-        debug_assert!(copy.is_some() || w.at <= c.head.end);
-        for x in [u32::from(data.v_trans), data.layers.len() as u32, data.n_rot_k, data.n_rot_v] {
+        for x in [u32::from(data.v_trans) | if counted { 2 } else { 0 }, data.layers.len() as u32, data.n_rot_k, data.n_rot_v] {
             w.u32(x);
         }
-        for (l, src) in data.layers.iter().zip(&sel.sources) {
+        for ((l, src), &n) in data.layers.iter().zip(&sel.sources).zip(&rows_out) {
             w.bytes(&l.k_type.to_le_bytes());
             w.bytes(&(l.k_row as u64).to_le_bytes());
+            if counted {
+                w.u32(n as u32);
+            }
             // The old rows go aside first: the new ones overwrite them.
             set_aside(&mut old, copy.as_deref().unwrap_or(w.buf.as_slice()), &l.k);
             w.heads_of_rows(&old, l.k_row, src);
         }
-        for (l, src) in data.layers.iter().zip(&sel.sources) {
+        for ((l, src), &n) in data.layers.iter().zip(&sel.sources).zip(&rows_out) {
             w.bytes(&l.v_type.to_le_bytes());
             if data.v_trans {
                 w.u32(l.v_unit as u32);
@@ -70,12 +80,15 @@ pub fn compose(buf: &mut Vec<u8>, n_caches: usize, block: usize, sel: &Selection
             } else {
                 w.bytes(&(l.v_unit as u64).to_le_bytes());
             }
+            if counted {
+                w.u32(n as u32);
+            }
             set_aside(&mut old, copy.as_deref().unwrap_or(w.buf.as_slice()), &l.v);
             if data.v_trans {
                 // Element-major planes: element j of every cell, then element j + 1.
                 let (head_dim, el) = (l.v_embd / n_head_kv, l.v_unit);
                 for j in 0..l.v_embd {
-                    let plane = &old[j * n_in * el..(j + 1) * n_in * el];
+                    let plane = &old[j * l.rows * el..(j + 1) * l.rows * el];
                     for &c in &src[j / head_dim] {
                         w.bytes(&plane[c * el..(c + 1) * el]);
                     }
@@ -88,6 +101,26 @@ pub fn compose(buf: &mut Vec<u8>, n_caches: usize, block: usize, sel: &Selection
     let end = w.at;
     buf.truncate(end);
     Ok(())
+}
+
+/// Whether the composed state stays behind the read cursor: each layer's K or V is set aside
+/// once its header is written, so the header must end before that data starts.
+fn fits_in_place(block: usize, data: &DataLayout, rows_out: &[usize], n_out: usize, counted: bool) -> bool {
+    let count = if counted { 4 } else { 0 };
+    // Blocks before ours are emptied (8 bytes each), ours lists its cells and a 16-byte header.
+    let mut at = 8 + 8 * block + 8 + 12 * n_out + 16;
+    let mut ok = true;
+    for (l, &n) in data.layers.iter().zip(rows_out) {
+        at += 12 + count;
+        ok &= at <= l.k.start;
+        at += n * l.k_row;
+    }
+    for (l, &n) in data.layers.iter().zip(rows_out) {
+        at += 12 + count;
+        ok &= at <= l.v.start;
+        at += n * if data.v_trans { l.v_embd * l.v_unit } else { l.v_unit };
+    }
+    ok
 }
 
 /// Writes over a buffer from a cursor that stays behind the bytes still to be read (or reads
@@ -130,9 +163,32 @@ fn set_aside(old: &mut Vec<u8>, from: &[u8], range: &std::ops::Range<usize>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llama::state::tests::sample;
+    use crate::llama::state::tests::{sample, sample_rows};
     use crate::llama::state::SeqState;
     use proptest::prelude::*;
+
+    /// Composes `s` with `sources` (per layer, per head) and checks every head's bytes.
+    fn check_compose(s: &SeqState, sources: &[Vec<Vec<usize>>], n_out: usize, n_head_kv: usize) -> std::result::Result<(), TestCaseError> {
+        let sel = Selection { sources: sources.to_vec(), positions: (0..n_out as i32).map(|p| p * 2).collect() };
+        let mut buf = s.encode();
+        compose(&mut buf, s.caches.len(), 0, &sel, n_head_kv).unwrap();
+        let out = SeqState::decode(&buf, s.caches.len()).unwrap();
+        let (old, new) = (s.caches[0].data.as_ref().unwrap(), out.caches[0].data.as_ref().unwrap());
+        prop_assert_eq!(&out.caches[0].positions, &sel.positions);
+        prop_assert!(out.caches.iter().skip(1).all(|c| c.n_cells() == 0));
+        prop_assert_eq!(new.rows_counted, sources.iter().any(|l| l[0].len() != n_out));
+        for (l, heads) in sources.iter().enumerate() {
+            prop_assert_eq!(new.layers[l].rows, heads[0].len());
+            for i in 0..heads[0].len() {
+                for (h, src) in heads.iter().enumerate() {
+                    let c = src[i];
+                    prop_assert_eq!(new.layers[l].k_head(i, h, n_head_kv), old.layers[l].k_head(c, h, n_head_kv));
+                    prop_assert_eq!(new.layers[l].v_head_bytes(i, h, n_head_kv, old.v_trans), old.layers[l].v_head_bytes(c, h, n_head_kv, old.v_trans));
+                }
+            }
+        }
+        Ok(())
+    }
 
     proptest! {
         #[test]
@@ -144,25 +200,24 @@ mod tests {
             let sources: Vec<Vec<Vec<usize>>> = (0..n_layer)
                 .map(|l| (0..n_head_kv).map(|h| (0..n_out).map(|i| (i * (h + 2) + l + seed as usize) % n_cells).collect()).collect())
                 .collect();
-            let sel = Selection { sources: sources.clone(), positions: (0..n_out as i32).map(|p| p * 2).collect() };
-            let mut buf = s.encode();
-            compose(&mut buf, s.caches.len(), 0, &sel, n_head_kv).unwrap();
-            let out = SeqState::decode(&buf, s.caches.len()).unwrap();
-            let (old, new) = (s.caches[0].data.as_ref().unwrap(), out.caches[0].data.as_ref().unwrap());
-            prop_assert_eq!(&out.caches[0].positions, &sel.positions);
-            prop_assert!(out.caches.iter().skip(1).all(|c| c.n_cells() == 0));
-            for l in 0..n_layer {
-                for i in 0..n_out {
-                    for h in 0..n_head_kv {
-                        let c = sources[l][h][i];
-                        prop_assert_eq!(new.layers[l].k_head(i, h, n_head_kv), old.layers[l].k_head(c, h, n_head_kv));
-                        prop_assert_eq!(
-                            new.layers[l].v_head_bytes(i, h, n_head_kv, n_out, v_trans),
-                            old.layers[l].v_head_bytes(c, h, n_head_kv, n_cells, v_trans)
-                        );
-                    }
-                }
-            }
+            check_compose(&s, &sources, n_out, n_head_kv)?;
+        }
+
+        /// Per-layer sizes: layers hold different numbers of rows before and after.
+        #[test]
+        fn compose_with_per_layer_rows(rows_in in proptest::collection::vec(1usize..10, 1..4), v_trans: bool, window: bool, seed in 0u64..1000) {
+            let n_head_kv = 2;
+            let n_cells = rows_in.iter().max().unwrap() + seed as usize % 3;
+            let s = sample_rows(&rows_in, n_cells, v_trans, n_head_kv, window);
+            let rows_out: Vec<usize> = rows_in.iter().enumerate().map(|(l, &r)| 1 + (seed as usize + l * 5) % (r + 2)).collect();
+            let n_out = *rows_out.iter().max().unwrap();
+            let sources: Vec<Vec<Vec<usize>>> = rows_out
+                .iter()
+                .zip(&rows_in)
+                .enumerate()
+                .map(|(l, (&n, &r))| (0..n_head_kv).map(|h| (0..n).map(|i| (i * (h + 3) + l + seed as usize) % r).collect()).collect())
+                .collect();
+            check_compose(&s, &sources, n_out, n_head_kv)?;
         }
     }
 
@@ -173,6 +228,7 @@ mod tests {
             Selection { sources: vec![vec![vec![0, 9], vec![0, 1]]], positions: vec![0, 1] },
             Selection { sources: vec![vec![vec![0], vec![0, 1]]], positions: vec![0, 1] },
             Selection { sources: vec![vec![vec![0, 1], vec![0, 1]]; 2], positions: vec![0, 1] },
+            Selection { sources: vec![vec![vec![0, 1, 2], vec![0, 1, 2]]], positions: vec![0, 1] },
         ];
         for sel in bad {
             let mut buf = s.encode();

@@ -82,14 +82,15 @@ fn cache_layer(name: &str) -> Option<usize> {
 }
 
 impl AttentionProbe {
-    /// Starts a scoring pass over cells `[0, n_cells)` of the given layers, by the queries of
-    /// the pass's tokens after the first `scope.skip`.
-    pub fn arm(&mut self, n_layer: usize, scored: &[usize], n_head: usize, n_cells: usize, scope: PassScope) {
+    /// Starts a scoring pass over the first `n_cells[i]` attention columns of layer
+    /// `scored[i]` (with per-layer KV sizes, a layer's own cells), by the queries of the pass's
+    /// tokens after the first `scope.skip`.
+    pub fn arm(&mut self, n_layer: usize, scored: &[usize], n_head: usize, n_cells: &[usize], scope: PassScope) {
         self.layers = (0..n_layer).map(|_| None).collect();
         self.rows_seen = vec![0; n_layer];
         self.scope = scope;
-        for &l in scored {
-            self.layers[l] = Some(HeadCellMax::new(n_head, n_cells));
+        for (&l, &n) in scored.iter().zip(n_cells) {
+            self.layers[l] = Some(HeadCellMax::new(n_head, n));
         }
         self.error = None;
     }

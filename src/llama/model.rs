@@ -63,12 +63,6 @@ impl ModelInfo {
         self.n_swa.map_or(n, |w| n.min(w))
     }
 
-    /// Cells llama.cpp allocates for the window layers of a context of `n_ctx` cells
-    /// (`llama_kv_cache_iswa`: the window plus one ubatch, padded to 256, at most `n_ctx`).
-    pub fn window_alloc_cells(&self, n_ctx: usize, n_ubatch: usize) -> usize {
-        self.n_swa.map_or(n_ctx, |w| (n_ctx.min(w + n_ubatch)).div_ceil(256) * 256)
-    }
-
     /// KV bytes of `global` cells in every global layer and `window` cells in every window layer.
     pub fn kv_bytes(&self, type_k: super::KvType, type_v: super::KvType, global: usize, window: usize) -> usize {
         let n_window = self.swa_layers.as_ref().map_or(0, |s| s.iter().filter(|&&s| s).count());

@@ -143,7 +143,7 @@ impl<'m> Session<'m> {
     /// Decodes `tokens` at `start..` with the probe armed on `layers`, returning each scored
     /// layer's max attention per (query head, cell) over cells `[0, n_cells)`, by the queries
     /// and cells that `scope` counts.
-    pub fn score_pass(&mut self, tokens: &[LlamaToken], scope: PassScope, start: i32, layers: &[usize], n_cells: usize) -> Result<Vec<Option<HeadCellMax>>> {
+    pub fn score_pass(&mut self, tokens: &[LlamaToken], scope: PassScope, start: i32, layers: &[usize], n_cells: &[usize]) -> Result<Vec<Option<HeadCellMax>>> {
         let info = &self.model.info;
         let probe = self.probe.as_ref().ok_or_else(|| Error::Llama("session created without the attention probe".into()))?;
         probe.lock().expect("probe lock").arm(info.n_layer, layers, info.n_head, n_cells, scope);
@@ -206,6 +206,23 @@ impl<'m> Session<'m> {
     /// restore skips an empty block, so that cache (an iSWA window) stays exactly as it is.
     pub fn write_state(&mut self, state: &[u8]) -> Result<()> {
         ffi::state_seq_write(&mut self.ctx, SEQ, state)
+    }
+
+    /// Gives each model layer its own KV size (kvcompose's llama.cpp patch): `n_comp[l]`
+    /// compressed cells in layer `l` plus `n_tail` cells for new tokens in every layer. Discards
+    /// what the (full-attention) cache holds and reallocates it; a state written next restores
+    /// into the compressed cells.
+    pub fn set_layer_cells(&mut self, n_tail: usize, n_comp: &[usize]) -> Result<()> {
+        let counts: Vec<u32> = n_comp.iter().map(|&n| n as u32).collect();
+        if !self.ctx.kv_cache_set_layer_cells(n_tail as u32, &counts) {
+            return Err(Error::Llama(format!("llama.cpp refused per-layer KV sizes ({n_tail} tail cells; see -v)")));
+        }
+        Ok(())
+    }
+
+    /// Cells model layer `il` stores in its K and V tensors.
+    pub fn layer_cells(&self, il: usize) -> usize {
+        self.ctx.kv_cache_layer_cells(il as i32) as usize
     }
 
     /// Tokens one ubatch holds: a longer decode is split, and on iSWA models the window cache

@@ -5,11 +5,14 @@
 //! u32 magic | i32 seq_id | one block per KV cache (iSWA models: base cache, then SWA cache)
 //! block: u32 n_stream, per stream: u32 cell_count (0: stream empty, next stream)
 //!   cells: i32 pos, u32 n_seq_id, n_seq_id * i32 seq_id
-//!   u32 v_trans | u32 n_layer | u32 n_rot_k | u32 n_rot_v
-//!   per layer: i32 k_type, u64 k_row_bytes, cell_count rows
-//!   !v_trans: per layer: i32 v_type, u64 v_row_bytes, cell_count rows
-//!    v_trans: per layer: i32 v_type, u32 el_size, u32 n_embd_v, n_embd_v * cell_count elements
+//!   u32 v_trans (bit 0; bit 1: rows counted) | u32 n_layer | u32 n_rot_k | u32 n_rot_v
+//!   per layer: i32 k_type, u64 k_row_bytes, [u32 rows], rows
+//!   !v_trans: per layer: i32 v_type, u64 v_row_bytes, [u32 rows], rows
+//!    v_trans: per layer: i32 v_type, u32 el_size, u32 n_embd_v, [u32 rows], n_embd_v * rows elements
 //! ```
+//! A layer holds one row per cell (`rows` = `cell_count`), except in a cache with per-layer sizes
+//! (kvcompose's llama.cpp patch, `llama_memory_set_layer_cells`): there bit 1 is set and each
+//! layer's row count follows its header; its rows are the first cells of the state.
 //! Rows are head-major, so head `h` of a row is bytes `[h*row/n_head_kv, (h+1)*row/n_head_kv)`.
 
 use std::ops::Range;
@@ -35,6 +38,8 @@ pub struct CacheState {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CacheData {
     pub v_trans: bool,
+    /// Each layer's row count is written (per-layer sizes).
+    pub rows_counted: bool,
     pub n_rot_k: u32,
     pub n_rot_v: u32,
     pub layers: Vec<LayerKv>,
@@ -43,6 +48,8 @@ pub struct CacheData {
 /// K and V of one layer for all cells of the cache state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerKv {
+    /// Cells this layer holds: the first `rows` of the state's cells.
+    pub rows: usize,
     pub k_type: i32,
     pub k_row: usize,
     /// `cells * k_row` bytes, row per cell.
@@ -117,6 +124,7 @@ pub struct CacheLayout {
 #[derive(Debug, Clone)]
 pub struct DataLayout {
     pub v_trans: bool,
+    pub rows_counted: bool,
     pub n_rot_k: u32,
     pub n_rot_v: u32,
     pub layers: Vec<LayerLayout>,
@@ -125,6 +133,7 @@ pub struct DataLayout {
 /// One layer's K and V: their headers (as in `LayerKv`) and the byte ranges of their data.
 #[derive(Debug, Clone)]
 pub struct LayerLayout {
+    pub rows: usize,
     pub k_type: i32,
     pub k_row: usize,
     pub k: Range<usize>,
@@ -169,12 +178,13 @@ impl SeqState {
                 seq_ids: c.seq_ids,
                 data: c.data.map(|d| CacheData {
                     v_trans: d.v_trans,
+                    rows_counted: d.rows_counted,
                     n_rot_k: d.n_rot_k,
                     n_rot_v: d.n_rot_v,
                     layers: d
                         .layers
                         .into_iter()
-                        .map(|l| LayerKv { k_type: l.k_type, k_row: l.k_row, k: buf[l.k].to_vec(), v_type: l.v_type, v_unit: l.v_unit, v_embd: l.v_embd, v: buf[l.v].to_vec() })
+                        .map(|l| LayerKv { rows: l.rows, k_type: l.k_type, k_row: l.k_row, k: buf[l.k].to_vec(), v_type: l.v_type, v_unit: l.v_unit, v_embd: l.v_embd, v: buf[l.v].to_vec() })
                         .collect(),
                 }),
             })
@@ -217,10 +227,19 @@ fn parse_cache(r: &mut Reader) -> Result<CacheLayout> {
     if cell_count == 0 {
         return Ok(CacheLayout { positions, seq_ids, head, data: None });
     }
-    let v_trans = match r.u32("v_trans")? {
-        0 => false,
-        1 => true,
-        x => return Err(Error::StateFormat(format!("v_trans = {x}"))),
+    let word = r.u32("v_trans")?;
+    if word > 3 {
+        return Err(Error::StateFormat(format!("v_trans = {word}")));
+    }
+    let (v_trans, rows_counted) = (word & 1 == 1, word & 2 == 2);
+    let rows_of = |r: &mut Reader, what: &str| -> Result<usize> {
+        if !rows_counted {
+            return Ok(cell_count);
+        }
+        match r.u32(what)? as usize {
+            n if n <= cell_count => Ok(n),
+            n => Err(Error::StateFormat(format!("{what}: {n} rows of {cell_count} cells"))),
+        }
     };
     let n_layer = r.u32("n_layer")?;
     if n_layer == 0 || n_layer > MAX_LAYERS {
@@ -232,22 +251,30 @@ fn parse_cache(r: &mut Reader) -> Result<CacheLayout> {
     for _ in 0..n_layer {
         let k_type = r.i32("k_type")?;
         let k_row = r.u64("k_row_bytes")? as usize;
-        let k = r.range(cell_count, k_row, "K rows")?;
-        layers.push(LayerLayout { k_type, k_row, k, v_type: 0, v_unit: 0, v_embd: 0, v: 0..0 });
+        let rows = rows_of(r, "K row count")?;
+        let k = r.range(rows, k_row, "K rows")?;
+        layers.push(LayerLayout { rows, k_type, k_row, k, v_type: 0, v_unit: 0, v_embd: 0, v: 0..0 });
     }
     for layer in &mut layers {
         layer.v_type = r.i32("v_type")?;
         if v_trans {
             layer.v_unit = r.u32("v el_size")? as usize;
             layer.v_embd = r.u32("n_embd_v_gqa")? as usize;
-            let n = layer.v_embd.checked_mul(cell_count).ok_or_else(|| Error::StateFormat("V size overflow".into()))?;
-            layer.v = r.range(n, layer.v_unit, "V elements")?;
         } else {
             layer.v_unit = r.u64("v_row_bytes")? as usize;
-            layer.v = r.range(cell_count, layer.v_unit, "V rows")?;
         }
+        if rows_of(r, "V row count")? != layer.rows {
+            return Err(Error::StateFormat("a layer's K and V hold different row counts".into()));
+        }
+        layer.v = match v_trans {
+            true => {
+                let n = layer.v_embd.checked_mul(layer.rows).ok_or_else(|| Error::StateFormat("V size overflow".into()))?;
+                r.range(n, layer.v_unit, "V elements")?
+            }
+            false => r.range(layer.rows, layer.v_unit, "V rows")?,
+        };
     }
-    Ok(CacheLayout { positions, seq_ids, head, data: Some(DataLayout { v_trans, n_rot_k, n_rot_v, layers }) })
+    Ok(CacheLayout { positions, seq_ids, head, data: Some(DataLayout { v_trans, rows_counted, n_rot_k, n_rot_v, layers }) })
 }
 
 fn encoded_len_hint(c: &CacheState) -> usize {
@@ -266,13 +293,19 @@ fn encode_cache(c: &CacheState, out: &mut Vec<u8>) {
         }
     }
     let Some(d) = &c.data else { return };
-    put32(out, u32::from(d.v_trans));
+    put32(out, u32::from(d.v_trans) | if d.rows_counted { 2 } else { 0 });
     put32(out, d.layers.len() as u32);
     put32(out, d.n_rot_k);
     put32(out, d.n_rot_v);
+    let rows = |out: &mut Vec<u8>, l: &LayerKv| {
+        if d.rows_counted {
+            put32(out, l.rows as u32);
+        }
+    };
     for l in &d.layers {
         out.extend_from_slice(&l.k_type.to_le_bytes());
         out.extend_from_slice(&(l.k_row as u64).to_le_bytes());
+        rows(out, l);
         out.extend_from_slice(&l.k);
     }
     for l in &d.layers {
@@ -283,6 +316,7 @@ fn encode_cache(c: &CacheState, out: &mut Vec<u8>) {
         } else {
             out.extend_from_slice(&(l.v_unit as u64).to_le_bytes());
         }
+        rows(out, l);
         out.extend_from_slice(&l.v);
     }
 }
@@ -301,15 +335,12 @@ impl LayerKv {
     }
 
     /// V bytes of head `h` of cell `cell`, gathered from the transposed planes when needed.
-    pub fn v_head_bytes(&self, cell: usize, h: usize, n_head_kv: usize, n_cells: usize, v_trans: bool) -> Vec<u8> {
+    pub fn v_head_bytes(&self, cell: usize, h: usize, n_head_kv: usize, v_trans: bool) -> Vec<u8> {
         if !v_trans {
             return self.v_head(cell, h, n_head_kv).to_vec();
         }
-        let head_dim = self.v_embd / n_head_kv;
-        let el = self.v_unit;
-        (h * head_dim..(h + 1) * head_dim)
-            .flat_map(|j| self.v[(j * n_cells + cell) * el..(j * n_cells + cell + 1) * el].iter().copied())
-            .collect()
+        let (head_dim, el, n) = (self.v_embd / n_head_kv, self.v_unit, self.rows);
+        (h * head_dim..(h + 1) * head_dim).flat_map(|j| self.v[(j * n + cell) * el..(j * n + cell + 1) * el].iter().copied()).collect()
     }
 }
 
@@ -321,9 +352,18 @@ pub(crate) mod tests {
     /// A state of `n_cells` cells with distinct bytes everywhere; `window` adds a second block
     /// (an iSWA window cache) after the first.
     pub(crate) fn sample(n_cells: usize, n_layer: usize, v_trans: bool, n_head_kv: usize, window: bool) -> SeqState {
+        sample_rows(&vec![n_cells; n_layer], n_cells, v_trans, n_head_kv, window)
+    }
+
+    /// As `sample`, with layer `l` holding the first `rows[l]` cells (per-layer sizes when they
+    /// differ from `n_cells`).
+    pub(crate) fn sample_rows(rows: &[usize], n_cells: usize, v_trans: bool, n_head_kv: usize, window: bool) -> SeqState {
         let row = 8 * n_head_kv;
-        let layers = (0..n_layer)
-            .map(|l| LayerKv {
+        let layers = rows
+            .iter()
+            .enumerate()
+            .map(|(l, &n_cells)| LayerKv {
+                rows: n_cells,
                 k_type: 1,
                 k_row: row,
                 k: (0..n_cells * row).map(|i| (i * 7 + l) as u8).collect(),
@@ -336,7 +376,7 @@ pub(crate) mod tests {
         let cache = CacheState {
             positions: (0..n_cells as i32).collect(),
             seq_ids: vec![vec![0]; n_cells],
-            data: Some(CacheData { v_trans, n_rot_k: 0, n_rot_v: 0, layers }),
+            data: Some(CacheData { v_trans, rows_counted: rows.iter().any(|&r| r != n_cells), n_rot_k: 0, n_rot_v: 0, layers }),
         };
         let caches = if window { vec![cache.clone(), cache] } else { vec![cache] };
         SeqState { seq_id: 0, caches }
@@ -348,6 +388,14 @@ pub(crate) mod tests {
             let s = sample(n_cells, n_layer, v_trans, n_head_kv, false);
             let bytes = s.encode();
             prop_assert_eq!(SeqState::decode(&bytes, 1).unwrap(), s);
+        }
+
+        #[test]
+        fn roundtrip_with_per_layer_rows(rows in proptest::collection::vec(0usize..12, 1..4), extra in 1usize..4, v_trans: bool, window: bool) {
+            let n_cells = rows.iter().max().unwrap() + extra;
+            let s = sample_rows(&rows, n_cells, v_trans, 2, window);
+            prop_assert!(s.caches[0].data.as_ref().unwrap().rows_counted);
+            prop_assert_eq!(SeqState::decode(&s.encode(), s.caches.len()).unwrap(), s);
         }
 
         #[test]

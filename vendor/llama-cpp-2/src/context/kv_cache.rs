@@ -23,6 +23,25 @@ pub enum KvCacheConversionError {
 }
 
 impl LlamaContext<'_> {
+    /// Per-layer KV sizes (kvcompose's llama.cpp patch, `llama_memory_set_layer_cells`): cells
+    /// `[0, C)`, `C` the largest of `n_comp`, become a compressed region of which model layer `il`
+    /// stores only its first `n_comp[il]` cells; every layer stores the `n_tail` cells after it.
+    /// What that cache holds is discarded and its buffers are reallocated; on sliding-window
+    /// models only the full-attention cache changes. `n_comp` has one entry per model layer.
+    /// Returns `false` when llama.cpp refuses (not an attention cache of its own, ...).
+    pub fn kv_cache_set_layer_cells(&mut self, n_tail: u32, n_comp: &[u32]) -> bool {
+        let Ok(n_layer) = i32::try_from(n_comp.len()) else { return false };
+        let mem = unsafe { llama_cpp_sys_2::llama_get_memory(self.context.as_ptr()) };
+        unsafe { llama_cpp_sys_2::llama_memory_set_layer_cells(mem, n_tail, n_comp.as_ptr(), n_layer) }
+    }
+
+    /// Cells that model layer `il` stores in its K and V tensors (0 without a KV cache).
+    #[must_use]
+    pub fn kv_cache_layer_cells(&self, il: i32) -> u32 {
+        let mem = unsafe { llama_cpp_sys_2::llama_get_memory(self.context.as_ptr()) };
+        unsafe { llama_cpp_sys_2::llama_memory_layer_cells(mem, il) }
+    }
+
     /// Copy the cache from one sequence to another.
     ///
     /// # Parameters
