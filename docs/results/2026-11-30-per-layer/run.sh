@@ -10,3 +10,8 @@ EXTRA="--kv-budget global" bash docs/results/2026-11-29-needle-set/run.sh 0.25 0
 target/release/kvcompose -f tests/data/areopagitica-long.txt \
     -p "What is the special magic number for the printing house mentioned in the provided text?" \
     -n 32 --kv-compose 0.25 --kv-budget global --json > "$here/6k-0.25-global.json"
+# The same with larger chunks (more context for each scoring copy, a larger tail per layer).
+EXTRA="--kv-budget global --kv-chunk 256" bash docs/results/2026-11-29-needle-set/run.sh 0.25 0.125 > "$here/needle-set-3k-global-chunk256.txt"
+target/release/kvcompose -f tests/data/areopagitica-long.txt \
+    -p "What is the special magic number for the printing house mentioned in the provided text?" \
+    -n 32 --kv-compose 0.25 --kv-budget global --kv-chunk 256 --json > "$here/6k-0.25-global-chunk256.json"
