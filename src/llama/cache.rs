@@ -1,7 +1,7 @@
 //! Rewriting the live KV cache: a sequence state recomposed, in its own buffer, from a
 //! per-layer, per-head selection.
 
-use super::state::{DataLayout, Layout};
+use super::state::{v_trans_word, DataLayout, Layout};
 use crate::compress::Selection;
 use crate::error::{Error, Result};
 
@@ -59,7 +59,7 @@ pub fn compose(buf: &mut Vec<u8>, n_caches: usize, block: usize, sel: &Selection
             w.u32(1);
             w.bytes(&layout.seq_id.to_le_bytes());
         }
-        for x in [u32::from(data.v_trans) | if counted { 2 } else { 0 }, data.layers.len() as u32, data.n_rot_k, data.n_rot_v] {
+        for x in [v_trans_word(data.v_trans, counted), data.layers.len() as u32, data.n_rot_k, data.n_rot_v] {
             w.u32(x);
         }
         for ((l, src), &n) in data.layers.iter().zip(&sel.sources).zip(&rows_out) {

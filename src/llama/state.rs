@@ -21,6 +21,11 @@ use crate::error::{Error, Result};
 
 pub const MAGIC: u32 = 0xaf14_3cd8;
 
+/// The `v_trans` word of a cache block: bit 0 transposed V, bit 1 per-layer row counts follow.
+pub fn v_trans_word(v_trans: bool, rows_counted: bool) -> u32 {
+    u32::from(v_trans) | if rows_counted { 2 } else { 0 }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeqState {
     pub seq_id: i32,
@@ -293,7 +298,7 @@ fn encode_cache(c: &CacheState, out: &mut Vec<u8>) {
         }
     }
     let Some(d) = &c.data else { return };
-    put32(out, u32::from(d.v_trans) | if d.rows_counted { 2 } else { 0 });
+    put32(out, v_trans_word(d.v_trans, d.rows_counted));
     put32(out, d.layers.len() as u32);
     put32(out, d.n_rot_k);
     put32(out, d.n_rot_v);
