@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::compress::{Aggregation, MethodName, ScoreOptions};
-use crate::compressor::{BudgetMode, CompressOptions, Scorer};
+use crate::compressor::{BudgetMode, CompressOptions, Scorer, DEFAULT_LAYER_FLOOR};
 use crate::bench::tasks::TaskKind;
-use crate::bench::Plan;
+use crate::bench::{Haystack, Plan};
 use crate::error::{Error, Result};
 use crate::llama::{FlashAttn, KvType, SessionParams};
 use crate::qa::QaOptions;
@@ -40,7 +40,7 @@ pub struct BenchArgs {
     /// Tasks [default: all]
     #[arg(long, value_enum, value_delimiter = ',')]
     pub tasks: Vec<TaskKind>,
-    /// Haystack sizes in characters, about 4 per token [default: 8000,16000,25000]
+    /// Haystack sizes in characters, about 4 per token [default: 8000,16000,28000]
     #[arg(long, value_delimiter = ',')]
     pub lengths: Vec<usize>,
     /// Depths of the (first) fact [default: 0.1,0.3,0.5,0.7,0.9]
@@ -55,9 +55,10 @@ pub struct BenchArgs {
     /// Budget modes run side by side [default: uniform,global] (global-masked needs -fa off)
     #[arg(long, value_enum, value_delimiter = ',')]
     pub budgets: Vec<BudgetMode>,
-    /// Haystack text [default: the bundled Areopagitica, about 6.3k tokens]
-    #[arg(long)]
-    pub haystack: Option<PathBuf>,
+    /// Haystack: `essays` (RULER's Paul Graham essays, fetched), `areopagitica` (bundled, about
+    /// 6.3k tokens) or a text file [default: essays; areopagitica with --quick]
+    #[arg(long, value_name = "NAME|FILE")]
+    pub haystack: Option<String>,
     /// Also answer every case with this stock llama.cpp `llama-completion` (built from the
     /// llama.cpp that kvcompose bundles: scripts/build-llama-completion.sh)
     #[arg(long = "llama-completion", value_name = "PATH")]
@@ -88,11 +89,16 @@ impl BenchArgs {
         let q = self.quick;
         let plan = Plan {
             tasks: pick(&self.tasks, q, &[TaskKind::Needle], &TaskKind::ALL),
-            chars: pick(&self.lengths, q, &[8000], &[8000, 16000, 25000]),
+            chars: pick(&self.lengths, q, &[8000], &[8000, 16000, 28000]),
             depths: pick(&self.depths, q, &[0.5], &[0.1, 0.3, 0.5, 0.7, 0.9]),
             methods: pick(&self.methods, q, &[MethodName::Kvcompose, MethodName::Streaming], &[MethodName::Kvcompose, MethodName::Tokens, MethodName::Streaming, MethodName::Random]),
             ratios: pick(&self.ratios, q, &[0.25], &[0.5, 0.25, 0.125]),
             budgets: pick(&self.budgets, q, &[BudgetMode::Uniform, BudgetMode::Global], &[BudgetMode::Uniform, BudgetMode::Global]),
+            haystack: match (&self.haystack, q) {
+                (Some(h), _) => Haystack::parse(h),
+                (None, true) => Haystack::Areopagitica,
+                (None, false) => Haystack::Essays,
+            },
             seed: u64::from(self.run.seed),
         };
         if let Some(&r) = plan.ratios.iter().find(|&&r| !(r > 0.0 && r <= 1.0)) {
@@ -221,6 +227,9 @@ pub struct RunArgs {
     /// allocation masked inside a uniform cache, for comparison; -fa off)
     #[arg(long = "kv-budget", value_enum, default_value = "global")]
     pub kv_budget: BudgetMode,
+    /// With global budgets, the least a layer keeps, as a fraction of the uniform budget
+    #[arg(long = "kv-floor", value_name = "F", default_value_t = DEFAULT_LAYER_FLOOR)]
+    pub kv_floor: f64,
     /// Also score the cache with the question (the compressed cache then suits that question)
     #[arg(long = "kv-query-aware")]
     pub query_aware: bool,
@@ -261,6 +270,7 @@ impl RunArgs {
             scores: ScoreOptions { group: self.kv_group, add_head_mean: !self.kv_no_head_mean, pool: self.kv_pool },
             local: self.kv_local,
             budget_mode: self.kv_budget,
+            layer_floor: self.kv_floor,
         }
     }
 

@@ -10,7 +10,7 @@ use crate::qa::DocumentSession;
 use crate::report::Report;
 use crate::bench::datasets::QaSet;
 use crate::bench::tasks::TaskKind;
-use crate::bench::Plan;
+use crate::bench::{Haystack, Plan};
 use crate::{bench, document, fetch};
 
 /// The bundled demo document (public domain, see assets/README.md) and its question.
@@ -154,9 +154,14 @@ fn run_bench(args: &BenchArgs) -> Result<Vec<bench::Row>> {
     let plan = args.plan()?;
     let mut opts = args.run.qa_options()?;
     opts.compress = Some(args.run.compress_options(1.0));
-    let haystack = match &args.haystack {
-        Some(p) => document::read(p)?,
-        None => bench_haystack(),
+    let haystack = match &plan.haystack {
+        Haystack::Areopagitica => bench_haystack(),
+        Haystack::Essays => {
+            let path = fetch::ensure(&fetch::ESSAYS, &fetch::data_dir(), &mut |m| log(m))?;
+            let json = std::fs::read_to_string(&path).map_err(Error::io(format!("reading {}", path.display())))?;
+            bench::datasets::essays(&json).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?
+        }
+        Haystack::File(p) => document::read(p)?,
     };
     let src = bench::tasks::Sources {
         haystack,

@@ -42,6 +42,10 @@ pub struct CompressOptions {
     /// copy scores every cell and older cells keep the max over all copies.
     pub local: bool,
     pub budget_mode: BudgetMode,
+    /// With global budgets, each layer keeps at least this fraction of the uniform budget: the
+    /// global top-k alone starves layers whose attention is diffuse (their maxima are low),
+    /// and a layer left with a few dozen cells breaks the model's later layers.
+    pub layer_floor: f64,
 }
 
 /// How the kept cells are spread over the layers.
@@ -60,6 +64,9 @@ pub enum BudgetMode {
     /// (a check on `global`).
     GlobalMasked,
 }
+
+/// Default `layer_floor`.
+pub const DEFAULT_LAYER_FLOOR: f64 = 0.0;
 
 /// Tokens of the previous chunk that lead a local copy in, so its first tokens have context.
 pub const LEAD_IN: usize = 8;
@@ -197,7 +204,10 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
         if n_cells.iter().sum::<usize>() >= budget * slots.len() {
             let t0 = Instant::now();
             let composite: Vec<Vec<f32>> = slots.iter().map(|s| composite_scores(&s.score)).collect();
-            let floor = if opts.budget_mode == BudgetMode::Uniform { 0 } else { prefix.len() };
+            let floor = match opts.budget_mode {
+                BudgetMode::Uniform => 0,
+                _ => prefix.len().max((opts.layer_floor * budget as f64) as usize),
+            };
             stats.layer_budgets_global = allocate_global(&composite, budget * slots.len(), floor);
             let sources: Vec<Vec<Vec<usize>>> = match opts.budget_mode {
                 BudgetMode::Uniform => slots.iter().map(|s| method.select(s, budget, prefix.len())).collect(),

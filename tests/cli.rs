@@ -217,6 +217,24 @@ fn bench_rejects_bad_plans() {
 }
 
 #[test]
+fn a_layer_floor_keeps_every_layer_at_least_that_share_of_the_uniform_budget() {
+    let (m, d) = (model(), temp_file("floor.txt", crate::util::doc_prefix(1500).as_bytes()).display().to_string());
+    let base = ["-m", m.as_str(), "-f", d.as_str(), "-p", "Who wrote this?", "-n", "1", "--kv-compose", "0.5", "--json"];
+    let budgets = |floor: &str| -> (Vec<u64>, u64) {
+        let out = kvcompose(&[&base[..], &["--kv-floor", floor]].concat());
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (v["layer_budgets"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap()).collect(), v["kv_cells_kept"].as_u64().unwrap())
+    };
+    let (free, kept) = budgets("0");
+    let (floored, _) = budgets("0.8");
+    assert!(*free.iter().min().unwrap() < kept * 8 / 10, "without a floor some layer keeps less: {free:?}");
+    assert!(floored.iter().all(|&b| b >= kept * 8 / 10 - 1), "{floored:?} vs {kept}");
+    assert_eq!(floored.iter().sum::<u64>(), free.iter().sum::<u64>());
+    fails_with(&[&base[..], &["--kv-floor", "1.5"]].concat(), "--kv-floor must be in [0, 1], got 1.5");
+}
+
+#[test]
 fn masked_global_budgets_need_the_softmax_path_and_stream() {
     let (m, d) = (model(), doc());
     let base = ["-m", m.as_str(), "-f", d.as_str(), "-p", "Where did the cat sit?", "-n", "4", "--kv-compose", "0.5", "--kv-budget", "global-masked"];

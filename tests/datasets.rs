@@ -33,3 +33,16 @@ fn qa_cases_from_the_real_datasets_hold_their_answer_at_the_length_asked() {
         }
     }
 }
+
+#[test]
+fn the_essays_haystack_makes_7k_token_needle_cases() {
+    let json = std::fs::read_to_string(fetched(&fetch::ESSAYS, &fetch::data_dir())).unwrap();
+    let src = Sources { haystack: kvcompose::bench::datasets::essays(&json).unwrap(), ..Default::default() };
+    assert!(src.haystack.len() > 3_000_000, "RULER's essays: {} bytes", src.haystack.len());
+    let model = &smollm2().inner;
+    let text = kvcompose::prompt::template(model);
+    let case = tasks::generate(TaskKind::Needle, &src, 28000, 0.5, 1).unwrap();
+    let tokens = text.tokenize(model, &case.document, &case.question).unwrap().document.len();
+    assert!((6500..7500).contains(&tokens), "the bench's longest default length: {tokens} tokens");
+    assert!(case.document.contains(&case.gold[0]) && case.document.len() <= 28000 + 100);
+}

@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use kvcompose::compress::ScoreOptions;
-use kvcompose::compressor::CompressOptions;
+use kvcompose::compressor::{CompressOptions, DEFAULT_LAYER_FLOOR};
 use kvcompose::fetch;
 use kvcompose::llama::{FlashAttn, KvType, Model, SessionParams};
 use kvcompose::qa::QaOptions;
@@ -76,7 +76,7 @@ pub fn qa_options(fa: FlashAttn, k: &str, v: &str, ratio: Option<f64>) -> QaOpti
         n_predict: 24,
         temp: 0.0,
         seed: 0,
-        compress: ratio.map(|ratio| CompressOptions { ratio, method: Default::default(), chunk: 0, scorer: Default::default(), scores: ScoreOptions::default(), local: false, budget_mode: Default::default() }),
+        compress: ratio.map(|ratio| CompressOptions { ratio, method: Default::default(), chunk: 0, scorer: Default::default(), scores: ScoreOptions::default(), local: false, budget_mode: Default::default(), layer_floor: DEFAULT_LAYER_FLOOR }),
         query_aware: false,
     }
 }

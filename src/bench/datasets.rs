@@ -24,6 +24,19 @@ pub struct QaItem {
     pub near: Vec<usize>,
 }
 
+/// The text of RULER's `PaulGrahamEssays.json` (`{"text": ...}`).
+pub fn essays(json: &str) -> Result<String, String> {
+    #[derive(Deserialize)]
+    struct Essays {
+        text: String,
+    }
+    let e: Essays = serde_json::from_str(json).map_err(|e| format!("not RULER's essays JSON: {e}"))?;
+    if e.text.trim().is_empty() {
+        return Err("the essays' text is empty".into());
+    }
+    Ok(e.text)
+}
+
 /// Interns paragraph texts, so one paragraph shared by several items is stored once.
 #[derive(Default)]
 struct Paragraphs {
@@ -172,6 +185,13 @@ mod tests {
          "supporting_facts": [["X", 0], ["Paris", 1]],
          "context": [["X", ["X was born in Paris."]], ["Y", ["Y is a painter."]], ["Paris", ["Paris is a city.", " The Seine flows through it."]]]},
         {"question": "Is Y a painter?", "answer": "yes", "supporting_facts": [["Y", 0]], "context": [["Y", ["Y is a painter."]]]}]"#;
+
+    #[test]
+    fn essays_are_the_text_field() {
+        assert_eq!(essays(r#"{"text": "April 2012A nurse."}"#).unwrap(), "April 2012A nurse.");
+        assert!(essays(r#"{"text": " "}"#).unwrap_err().contains("empty"));
+        assert!(essays("[]").unwrap_err().contains("not RULER's essays JSON"));
+    }
 
     #[test]
     fn squad_keeps_answerable_questions_with_their_article_as_near_distractors() {

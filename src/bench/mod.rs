@@ -33,7 +33,29 @@ pub struct Plan {
     pub ratios: Vec<f64>,
     /// How kept cells spread over layers, each run side by side.
     pub budgets: Vec<BudgetMode>,
+    pub haystack: Haystack,
     pub seed: u64,
+}
+
+/// The text the retrieval tasks hide their facts in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Haystack {
+    /// Milton's Areopagitica, bundled (about 6.3k SmolLM2 tokens).
+    Areopagitica,
+    /// RULER's Paul Graham essays (3 MB), fetched.
+    Essays,
+    File(std::path::PathBuf),
+}
+
+impl Haystack {
+    /// `areopagitica`, `essays`, or a path to a text file.
+    pub fn parse(s: &str) -> Haystack {
+        match s {
+            "areopagitica" => Haystack::Areopagitica,
+            "essays" => Haystack::Essays,
+            path => Haystack::File(path.into()),
+        }
+    }
 }
 
 impl Plan {

@@ -102,7 +102,8 @@ impl Rng {
     }
 }
 
-/// The first `chars` characters of `haystack`, cut at a paragraph end.
+/// The first `chars` characters of `haystack`, cut at a paragraph end when one is near the end
+/// (within the last fifth), else at a sentence end: RULER's essays have few paragraph breaks.
 pub fn cut(haystack: &str, chars: usize) -> &str {
     if chars >= haystack.len() {
         return haystack;
@@ -111,7 +112,12 @@ pub fn cut(haystack: &str, chars: usize) -> &str {
     while !haystack.is_char_boundary(end) {
         end -= 1;
     }
-    haystack[..end].rfind("\n\n").map_or(&haystack[..end], |i| &haystack[..i])
+    let head = &haystack[..end];
+    let near = |i: &usize| *i >= end - end / 5;
+    match head.rfind("\n\n").filter(near) {
+        Some(i) => &head[..i],
+        None => head.rfind(". ").filter(near).map_or(head, |i| &head[..i + 1]),
+    }
 }
 
 /// Inserts each `(depth, sentence)` after the first sentence end past that depth.
@@ -216,6 +222,9 @@ mod tests {
     #[test]
     fn cut_stops_at_a_paragraph_and_insert_after_a_sentence() {
         assert_eq!(cut(HAY, 90), "First sentence here. Second one follows. Third is longer than the others.");
+        // No paragraph end near the cut: the last sentence end.
+        assert_eq!(cut(HAY, 45), "First sentence here. Second one follows.");
+        assert_eq!(cut("No end in sight at all", 10), "No end in ");
         let s = insert("One. Two. Three.", &[(0.0, "X.".into())]);
         assert_eq!(s, "One. X. Two. Three.");
         let seeds: std::collections::HashSet<String> = (0..20).map(|s| generate(TaskKind::Needle, &hay(), 1000, 0.5, s).unwrap().gold[0].clone()).collect();
