@@ -43,8 +43,7 @@ pub struct CompressOptions {
     pub local: bool,
     pub budget_mode: BudgetMode,
     /// With global budgets, each layer keeps at least this fraction of the uniform budget: the
-    /// global top-k alone starves layers whose attention is diffuse (their maxima are low),
-    /// and a layer left with a few dozen cells breaks the model's later layers.
+    /// global top-k alone leaves layers whose attention is diffuse (low maxima) a few dozen cells.
     pub layer_floor: f64,
 }
 
@@ -65,7 +64,7 @@ pub enum BudgetMode {
     GlobalMasked,
 }
 
-/// Default `layer_floor`.
+/// Default `layer_floor`: none, the reference's global top-k alone.
 pub const DEFAULT_LAYER_FLOOR: f64 = 0.0;
 
 /// Tokens of the previous chunk that lead a local copy in, so its first tokens have context.
