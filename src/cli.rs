@@ -40,7 +40,7 @@ pub struct BenchArgs {
     /// Tasks [default: all]
     #[arg(long, value_enum, value_delimiter = ',')]
     pub tasks: Vec<TaskKind>,
-    /// Haystack sizes in characters, 4-5 per token [default: 8000,16000,34000]
+    /// Haystack sizes in characters, 4-5 per token [default: 8000,16000,30500]
     #[arg(long, value_delimiter = ',')]
     pub lengths: Vec<usize>,
     /// Depths of the (first) fact [default: 0.1,0.3,0.5,0.7,0.9]
@@ -89,7 +89,7 @@ impl BenchArgs {
         let q = self.quick;
         let plan = Plan {
             tasks: pick(&self.tasks, q, &[TaskKind::Needle], &TaskKind::ALL),
-            chars: pick(&self.lengths, q, &[8000], &[8000, 16000, 34000]),
+            chars: pick(&self.lengths, q, &[8000], &[8000, 16000, 30500]),
             depths: pick(&self.depths, q, &[0.5], &[0.1, 0.3, 0.5, 0.7, 0.9]),
             methods: pick(&self.methods, q, &[MethodName::Kvcompose, MethodName::Streaming], &[MethodName::Kvcompose, MethodName::Tokens, MethodName::Streaming, MethodName::Random]),
             ratios: pick(&self.ratios, q, &[0.25], &[0.5, 0.25, 0.125]),
