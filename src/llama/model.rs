@@ -16,6 +16,7 @@ static BACKEND: OnceLock<LlamaBackend> = OnceLock::new();
 /// is set by the first caller.
 pub fn backend(verbose: bool) -> &'static LlamaBackend {
     BACKEND.get_or_init(|| {
+        super::ffi::map_large_allocations();
         let mut backend = LlamaBackend::init().expect("llama.cpp backend initialises once, guarded by OnceLock");
         if !verbose {
             backend.void_logs();
