@@ -94,6 +94,9 @@ impl<'m> Session<'m> {
             .with_n_threads_batch(p.n_threads)
             .with_type_k(p.type_k.0)
             .with_type_v(p.type_v.0)
+            // Window layers keep their window (plus a ubatch), as llama.cpp's tools do; the C
+            // API's default sizes them for the whole context.
+            .with_swa_full(false)
             .with_flash_attention_policy(match p.flash_attn {
                 FlashAttn::Auto => -1,
                 FlashAttn::Off => 0,
