@@ -156,11 +156,7 @@ fn run_bench(args: &BenchArgs) -> Result<Vec<bench::Row>> {
     opts.compress = Some(args.run.compress_options(1.0));
     let haystack = match &plan.haystack {
         Haystack::Areopagitica => bench_haystack(),
-        Haystack::Essays => {
-            let path = fetch::ensure(&fetch::ESSAYS, &fetch::data_dir(), &mut |m| log(m))?;
-            let json = std::fs::read_to_string(&path).map_err(Error::io(format!("reading {}", path.display())))?;
-            bench::datasets::essays(&json).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?
-        }
+        Haystack::Essays => fetched_data(&fetch::ESSAYS, bench::datasets::essays)?,
         Haystack::File(p) => document::read(p)?,
     };
     let src = bench::tasks::Sources {
@@ -209,9 +205,14 @@ fn qa_set(plan: &Plan, task: TaskKind, file: &fetch::KnownFile, parse: fn(&str) 
     if !plan.tasks.contains(&task) {
         return Ok(None);
     }
+    fetched_data(file, parse).map(Some)
+}
+
+/// A data file fetched into the data cache on first use, parsed.
+fn fetched_data<T>(file: &fetch::KnownFile, parse: fn(&str) -> Result<T, String>) -> Result<T> {
     let path = fetch::ensure(file, &fetch::data_dir(), &mut |m| log(m))?;
     let json = std::fs::read_to_string(&path).map_err(Error::io(format!("reading {}", path.display())))?;
-    parse(&json).map(Some).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))
+    parse(&json).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))
 }
 
 /// A small table of the two runs, with ratios ours / stock.
