@@ -4,7 +4,8 @@
 //! cargo run --release --example needle_map -- -f doc.txt -p "question" --kv-compose 0.25 --needle 4516273
 //!
 //! Prints, per compressed layer, its cells and one row of marks per KV head over the needle's
-//! tokens and the 12 before them (`#` kept, `.` dropped), then the answer.
+//! tokens and the 12 before them (`#` kept, `.` dropped); then, per head, the percentage of
+//! each tenth of the prompt it keeps (where in the document a layer's budget went); then the answer.
 
 use clap::Parser;
 use kvcompose::cli::QaArgs;
@@ -43,11 +44,22 @@ fn main() -> kvcompose::Result<()> {
     let offset = tokens.prefix.len();
     eprintln!("needle at tokens {}..={}: {:?}", span[0] + offset, last + offset, &pieces[first..=last]);
     let stats = ds.stats().clone();
+    let n_prompt = offset + tokens.document.len();
     for (l, heads) in stats.compressed_layers.iter().zip(&stats.origins) {
         let marks: Vec<String> = heads.iter().map(|h| (first..=last).map(|p| if h.contains(&((p + offset) as i32)) { '#' } else { '.' }).collect()).collect();
-        println!("layer {l:2} cells {:5}  {}", heads.first().map_or(0, Vec::len), marks.join(" "));
+        let kept: Vec<String> = heads.iter().map(|h| kept_per_tenth(h, n_prompt)).collect();
+        println!("layer {l:2} cells {:5}  {}  |{}", heads.first().map_or(0, Vec::len), marks.join(" "), kept.join(" |"));
     }
     let answer = ds.ask(&model, question, &mut |_| {})?;
     println!("answer: {}", answer.text.trim());
     Ok(())
+}
+
+/// Percentage of each tenth of the `n` prompt positions that a head's slots hold.
+fn kept_per_tenth(origins: &[i32], n: usize) -> String {
+    let mut kept = [0usize; 10];
+    for &o in origins.iter().filter(|&&o| o >= 0) {
+        kept[(o as usize * 10 / n).min(9)] += 1;
+    }
+    kept.iter().enumerate().map(|(t, k)| format!("{:4}", 100 * k / ((t + 1) * n / 10 - t * n / 10).max(1))).collect()
 }
