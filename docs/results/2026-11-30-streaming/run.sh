@@ -41,6 +41,9 @@ row local-uniform -- --kv-compose 0.25 --kv-local --kv-budget uniform
 # The first 16,000 characters, cut back to a paragraph end (about 4k tokens, the same fact).
 python3 -c 'import sys; s = open("tests/data/areopagitica-long.txt").read()[:16000]; sys.stdout.write(s[:s.rfind("\n\n")])' > "$bin/first-4k.txt"
 doc=$bin/first-4k.txt row first-4k -- --kv-compose 0.25
+# One step without flash attention: the scorer reads the softmax instead of recomputing it.
+"$bin/kvcompose" -m "$model" -f tests/data/areopagitica-long.txt -p "$question" -n 24 --kv-compose 0.25 \
+    --kv-chunk 7000 -c 16384 -fa off --json 2> /dev/null > "$here/one-step-fa-off.json"
 
 if [ "${PROBE:-0}" = 1 ]; then
     fact=(KVC_FORCE=1922..1940)
