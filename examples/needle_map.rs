@@ -57,9 +57,10 @@ fn main() -> kvcompose::Result<()> {
 
 /// Percentage of each tenth of the `n` prompt positions that a head's slots hold.
 fn kept_per_tenth(origins: &[i32], n: usize) -> String {
-    let mut kept = [0usize; 10];
-    for &o in origins.iter().filter(|&&o| o >= 0) {
-        kept[(o as usize * 10 / n).min(9)] += 1;
-    }
-    kept.iter().enumerate().map(|(t, k)| format!("{:4}", 100 * k / ((t + 1) * n / 10 - t * n / 10).max(1))).collect()
+    // One mapping from position to tenth, for the kept positions and the tenths' sizes alike.
+    let tenth = |p: usize| (p * 10 / n).min(9);
+    let (mut kept, mut size) = ([0usize; 10], [0usize; 10]);
+    origins.iter().filter(|&&o| o >= 0).for_each(|&o| kept[tenth(o as usize)] += 1);
+    (0..n).for_each(|p| size[tenth(p)] += 1);
+    kept.iter().zip(size).map(|(k, s)| format!("{:4}", 100 * k / s.max(1))).collect()
 }

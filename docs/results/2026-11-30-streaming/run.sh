@@ -4,7 +4,9 @@
 # needle-map/: `examples/needle_map.rs` on the tests' 6.4k-token Areopagitica (fact 4516273),
 # one file per row of the README table. Rows named probe-* ran with throwaway changes to the
 # compressor, gated by environment variables: `git apply docs/results/2026-11-30-streaming/probe.patch`
-# first and run with PROBE=1 (and revert it after).
+# first and run with PROBE=1 (and revert it after). The per-tenth columns of default, chunk-3300
+# and one-step were printed by a first version of that view (each tenth taken as n/10
+# positions); the example's exact tenths differ from them by at most a point.
 #
 # areopagitica-6k-*/: `kvcompose bench`, needles at depths 0.1-0.9 of the bundled text cut to
 # 25,500 characters (about 6.1k tokens), the full cache against KVCompose (global budgets) at
