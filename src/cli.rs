@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::compress::{Aggregation, MethodName, ScoreOptions};
-use crate::compressor::{BudgetMode, CompressOptions, Scorer, DEFAULT_LAYER_FLOOR};
+use crate::compressor::{BudgetMode, CompressOptions, Prefill, Scorer, DEFAULT_LAYER_FLOOR};
 use crate::bench::tasks::TaskKind;
 use crate::bench::{Haystack, Plan};
 use crate::error::{Error, Result};
@@ -206,6 +206,11 @@ pub struct RunArgs {
     /// Document tokens per compression step [default: budget/8, 64..=512]
     #[arg(long = "kv-chunk", default_value_t = 0)]
     pub kv_chunk: usize,
+    /// How the document is read within the budget's memory: `layers` (one layer at a time, each
+    /// compressed once as after a whole prefill; llama-architecture models), `chunks` (compressed
+    /// after each chunk), or `auto` (layers where the model allows and no --kv-chunk is given)
+    #[arg(long = "kv-prefill", value_enum, default_value = "auto")]
+    pub kv_prefill: Prefill,
     /// Queries that score the cache: a copy of each chunk after a "repeat the context" turn,
     /// or after the document directly
     #[arg(long = "kv-score", value_enum, default_value = "repeat")]
@@ -266,6 +271,7 @@ impl RunArgs {
             ratio,
             method: self.kv_method,
             chunk: self.kv_chunk,
+            prefill: self.kv_prefill,
             scorer: self.kv_score,
             scores: ScoreOptions { group: self.kv_group, add_head_mean: !self.kv_no_head_mean, pool: self.kv_pool },
             local: self.kv_local,

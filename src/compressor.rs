@@ -1,6 +1,8 @@
-//! KVCompose in a live llama.cpp session: prefill a document chunk by chunk, score every cell
-//! by re-feeding each chunk after itself, keep each head's best tokens as composite cells and
-//! rewrite the cache in place, so the cache never holds more than the budget plus one chunk.
+//! KVCompose in a live llama.cpp session: prefill a document, score every cell by re-feeding
+//! the document after itself, keep each head's best tokens as composite cells and rewrite the
+//! cache in place. Two ways to stay within the budget's memory: chunk by chunk, compressing
+//! after each (`prefill`: the cache holds the budget plus one chunk), or layer by layer,
+//! compressing once (`prefill_layerwise`: the cache holds one layer's document at a time).
 
 use std::time::Instant;
 
@@ -11,8 +13,9 @@ use crate::compress::scores::kv_head_scores;
 use crate::compress::select::slot_positions;
 use crate::compress::{LayerSlots, Method, MethodName, ScoreOptions, Selection};
 use crate::error::{Error, Result};
-use crate::llama::callback::{LiveSlots, PassScope};
-use crate::llama::{cache, ModelInfo, Session};
+use crate::llama::callback::{HeadCellMax, LiveSlots, PassScope};
+use crate::llama::state::{CacheData, CacheState, LayerKv, SeqState};
+use crate::llama::{cache, LayerInput, ModelInfo, Session};
 
 /// Which queries score the cache: each chunk is fed again after itself, and the attention of
 /// that copy's tokens to the cache is the score.
@@ -35,6 +38,8 @@ pub struct CompressOptions {
     pub method: MethodName,
     /// Document tokens decoded between two compressions (0: chosen from the budget).
     pub chunk: usize,
+    /// How the document is prefilled: in chunks, compressed after each, or layer by layer.
+    pub prefill: Prefill,
     pub scorer: Scorer,
     pub scores: ScoreOptions,
     /// Score each chunk against itself (and the prompt prefix) only, its copy led in by the
@@ -64,8 +69,40 @@ pub enum BudgetMode {
     GlobalMasked,
 }
 
+/// How a compressed prefill reads the document within the budget's memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Prefill {
+    /// Layer by layer where the model allows it (llama architecture without sliding-window
+    /// layers), else in chunks.
+    #[default]
+    Auto,
+    /// Chunk by chunk, the cache compressed after each: later chunks read the compressed cache.
+    Chunks,
+    /// Layer by layer: every layer reads the whole document and is compressed once, as after a
+    /// whole prefill, while the cache holds one layer in full at a time.
+    Layers,
+}
+
 /// Default `layer_floor`: none, the reference's global top-k alone.
 pub const DEFAULT_LAYER_FLOOR: f64 = 0.0;
+
+/// `Prefill::Auto` made concrete for this model and these options; `Layers` where the model
+/// cannot is an error.
+pub fn resolve_prefill(opts: &CompressOptions, info: &ModelInfo) -> Result<Prefill> {
+    let supported = info.arch == "llama" && info.n_swa.is_none();
+    let fits = !opts.local && opts.budget_mode != BudgetMode::GlobalMasked;
+    match opts.prefill {
+        Prefill::Auto if supported && fits && opts.chunk == 0 => Ok(Prefill::Layers),
+        Prefill::Auto | Prefill::Chunks => Ok(Prefill::Chunks),
+        Prefill::Layers if !supported => Err(Error::UnsupportedArch(format!(
+            "{} cannot be prefilled layer by layer (llama.cpp's layer ranges cover the llama architecture without sliding-window layers); use --kv-prefill chunks",
+            info.arch
+        ))),
+        Prefill::Layers if !fits => Err(Error::Usage("--kv-prefill layers scores the whole document at once: it does not go with --kv-local or --kv-budget global-masked".into())),
+        Prefill::Layers => Ok(Prefill::Layers),
+    }
+}
 
 /// Tokens of the previous chunk that lead a local copy in, so its first tokens have context.
 pub const LEAD_IN: usize = 8;
@@ -95,6 +132,8 @@ pub struct CompressStats {
     pub layer_budgets_global: Vec<usize>,
     /// Cells each compressed layer holds of the prefix and document, as realised.
     pub layer_cells: Vec<usize>,
+    /// Most cells llama.cpp's KV tensors held at once during the prefill, summed over layers.
+    pub alloc_cells_peak: usize,
     /// Model layers whose cache is compressed (all attention layers, or the global ones of iSWA).
     pub compressed_layers: Vec<usize>,
     /// `origins[layer][h][i]`: original position of the token in slot `i` of head `h`, per
@@ -276,4 +315,140 @@ fn masked_selection(session: &mut Session<'_>, layers: &[usize], slots: &[LayerS
 
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
+}
+
+/// Prefills the prefix and document one layer at a time and compresses once, as the reference
+/// does after a whole prefill, but with memory that follows the budget. Each layer reads the
+/// hidden states of the layer below for the document and its scoring copy, and only that
+/// layer's cache holds them, so the scores and the K/V rows are exactly a whole prefill's while
+/// the cache holds one full layer (with the copy) at a time. Two passes: the first scores every
+/// layer (the global allocation needs them all), the second recomputes each layer's rows and
+/// keeps its selection; the kept rows wait in host memory (the compressed cache's size) until
+/// the cache is laid out for them. Llama architecture only (llama.cpp's layer ranges).
+pub fn prefill_layerwise(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOptions) -> Result<CompressStats> {
+    let Inputs { prefix, doc, copy_intro, query } = input;
+    let layout = CacheLayout::of(&session.model.info)?;
+    if layout.window || opts.budget_mode == BudgetMode::GlobalMasked {
+        return Err(Error::Usage("layer-by-layer prefill needs a model without sliding-window layers and `global` or `uniform` budgets".into()));
+    }
+    let method = opts.method.method();
+    let (n_layer, n_head_kv) = (session.model.info.n_layer, session.model.info.n_head_kv);
+    let full = [prefix, doc].concat();
+    let copy = [copy_intro, doc].concat();
+    let n_total = full.len();
+    let pos = n_total as i32;
+    let budget = ((opts.ratio * n_total as f64).ceil() as usize).clamp(prefix.len().max(1), n_total);
+    let tail = session.n_ctx().saturating_sub(budget);
+    let mut stats = CompressStats { cells_full: n_total, compressed_layers: layout.layers.clone(), steps: 1, ..Default::default() };
+    let all: Vec<i32> = (0..pos).collect();
+    let mut slots: Vec<LayerSlots> = (0..n_layer)
+        .map(|_| {
+            let mut s = LayerSlots::new(n_head_kv);
+            s.append(&all);
+            s
+        })
+        .collect();
+    // One layer holds the document and, after it, the longest pass; the others hold nothing.
+    let only = |l: usize, n: usize| -> Vec<usize> { (0..n_layer).map(|i| if i == l { n } else { 0 }).collect() };
+    let none = vec![0; n_layer];
+    // A layer that stores nothing still has one row (see the patch).
+    stats.alloc_cells_peak = n_total + copy.len().max(query.map_or(0, <[LlamaToken]>::len)) + n_layer - 1;
+
+    if method.needs_scores() {
+        let t0 = Instant::now();
+        let n_pass = n_total + copy.len().max(query.map_or(0, <[LlamaToken]>::len));
+        let (mut h_doc, mut h_copy, mut h_query) = (Vec::new(), Vec::new(), Vec::new());
+        for l in 0..n_layer {
+            session.set_layer_tails(n_pass, &none, &only(l, n_pass))?;
+            h_doc = session.decode_layers(layer_input(l, &full, &h_doc), 0, l, l + 1)?;
+            let scope = PassScope { skip: copy_intro.len(), excluded: 0..0 };
+            let (m, h) = session.score_layer(layer_input(l, &copy, &h_copy), scope, pos, l, n_total)?;
+            absorb(&mut slots[l], &m, n_head_kv, opts);
+            h_copy = h;
+            if let Some(q) = query {
+                session.truncate(pos)?;
+                let (m, h) = session.score_layer(layer_input(l, q, &h_query), PassScope::default(), pos, l, n_total)?;
+                absorb(&mut slots[l], &m, n_head_kv, opts);
+                h_query = h;
+            }
+        }
+        stats.t_score_ms = ms(t0);
+    }
+
+    let t0 = Instant::now();
+    let composite: Vec<Vec<f32>> = slots.iter().map(|s| composite_scores(&s.score)).collect();
+    let floor = match opts.budget_mode {
+        BudgetMode::Uniform => 0,
+        _ => prefix.len().max((opts.layer_floor * budget as f64) as usize),
+    };
+    stats.layer_budgets_global = allocate_global(&composite, budget * n_layer, floor);
+    let sources: Vec<Vec<Vec<usize>>> = match opts.budget_mode {
+        BudgetMode::Uniform => slots.iter().map(|s| method.select(s, budget, prefix.len())).collect(),
+        _ => slots.iter().zip(&stats.layer_budgets_global).map(|(s, &b)| method.select(s, b, prefix.len())).collect(),
+    };
+    slots = slots.iter().zip(&sources).map(|(s, src)| s.gather(src)).collect();
+    stats.t_compress_ms += ms(t0);
+
+    // Pass 2: each layer's rows again, its selection kept aside.
+    let t0 = Instant::now();
+    let mut kept: Vec<LayerKv> = Vec::with_capacity(n_layer);
+    let mut header = None;
+    let mut h_doc = Vec::new();
+    for l in 0..n_layer {
+        session.set_layer_tails(n_total, &none, &only(l, n_total))?;
+        h_doc = session.decode_layers(layer_input(l, &full, &h_doc), 0, l, l + 1)?;
+        let t1 = Instant::now();
+        let mut state = session.state_bytes()?;
+        let keep: Vec<Vec<Vec<usize>>> = (0..n_layer).map(|i| if i == l { sources[l].clone() } else { vec![Vec::new(); n_head_kv] }).collect();
+        let n_keep = sources[l].first().map_or(0, Vec::len);
+        cache::compose(&mut state, layout.n_blocks, layout.block, &Selection { positions: (0..n_keep as i32).collect(), sources: keep }, n_head_kv)?;
+        let mut seq = SeqState::decode(&state, layout.n_blocks)?;
+        let data = seq.caches.swap_remove(layout.block).data.ok_or_else(|| Error::StateFormat("empty KV cache after a layer pass".into()))?;
+        header.get_or_insert((seq.seq_id, data.v_trans, data.n_rot_k, data.n_rot_v));
+        kept.push(data.layers.into_iter().nth(l).ok_or_else(|| Error::StateFormat(format!("no layer {l} in the state")))?);
+        stats.t_compress_ms += ms(t1);
+    }
+    stats.t_prefill_ms = ms(t0) - stats.t_compress_ms;
+
+    // The cache laid out for the kept cells (per layer, or the stock layout for uniform
+    // budgets), then the composite cells written into it.
+    let t0 = Instant::now();
+    let (seq_id, v_trans, n_rot_k, n_rot_v) = header.ok_or_else(|| Error::Llama("a model without layers".into()))?;
+    let positions = slot_positions(&slots, pos);
+    let rows_counted = kept.iter().any(|l| l.rows != positions.len());
+    let state = SeqState {
+        seq_id,
+        caches: vec![CacheState {
+            seq_ids: vec![vec![seq_id]; positions.len()],
+            positions,
+            data: Some(CacheData { v_trans, rows_counted, n_rot_k, n_rot_v, layers: kept }),
+        }],
+    };
+    match opts.budget_mode {
+        BudgetMode::Global => session.set_layer_cells(tail, &slots.iter().map(LayerSlots::n_slots).collect::<Vec<_>>())?,
+        _ => session.set_layer_cells(session.n_ctx(), &none)?,
+    }
+    session.write_state(&state.encode())?;
+    if session.pos_max() != pos - 1 {
+        return Err(Error::Llama(format!("after rewrite the cache ends at position {}, expected {}", session.pos_max(), pos - 1)));
+    }
+    stats.t_compress_ms += ms(t0);
+    stats.layer_cells = slots.iter().map(LayerSlots::n_slots).collect();
+    stats.cells_kept = stats.layer_cells.iter().sum::<usize>().div_ceil(n_layer.max(1));
+    stats.origins = slots.into_iter().map(|s| s.origin).collect();
+    Ok(stats)
+}
+
+/// A layer's input: the tokens for the first layer, else the hidden states the layer below left.
+fn layer_input<'a>(l: usize, tokens: &'a [LlamaToken], hidden: &'a [f32]) -> LayerInput<'a> {
+    if l == 0 {
+        LayerInput::Tokens(tokens)
+    } else {
+        LayerInput::Hidden(hidden)
+    }
+}
+
+fn absorb(slots: &mut LayerSlots, m: &HeadCellMax, n_head_kv: usize, opts: &CompressOptions) {
+    let heads: Vec<&[f32]> = (0..m.n_head).map(|h| m.head(h)).collect();
+    slots.absorb(&kv_head_scores(&heads, n_head_kv, opts.scores));
 }

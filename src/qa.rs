@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use llama_cpp_2::sampling::LlamaSampler;
 
-use crate::compressor::{self, BudgetMode, CompressOptions, CompressStats, Inputs, Scorer};
+use crate::compressor::{self, BudgetMode, CompressOptions, CompressStats, Inputs, Prefill, Scorer};
 use crate::error::{Error, Result};
 use crate::llama::{Model, Session, SessionParams};
 use crate::prompt::{self, PromptText, PromptTokens};
@@ -95,6 +95,7 @@ impl<'m> DocumentSession<'m> {
             None => n_prompt + opts.n_predict,
             Some(c) => {
                 let budget = ((c.ratio * n_doc as f64).ceil() as usize).max(prompt.prefix.len());
+                c.prefill = compressor::resolve_prefill(c, info)?;
                 // A scoring pass decodes the repeat turn, the lead-in and a copy of the chunk.
                 let intro = copy_intro.len() + if c.local { compressor::LEAD_IN } else { 0 };
                 if c.chunk == 0 {
@@ -109,7 +110,13 @@ impl<'m> DocumentSession<'m> {
                 let q = if opts.query_aware { prompt.tail.len() } else { 0 };
                 // Masked global budgets hold the largest layer budget, up to the whole document.
                 let held = if c.budget_mode == BudgetMode::GlobalMasked { n_doc } else { budget };
-                (held + c.chunk + (intro + c.chunk).max(q)).max(held + prompt.tail.len() + opts.n_predict)
+                match c.prefill {
+                    // The passes hold the document in one layer's tensors, sized apart from the
+                    // context; but llama.cpp caps the batch at the context, and the passes decode
+                    // in the ubatches stock would (same arithmetic, and fast).
+                    Prefill::Layers => (held + prompt.tail.len() + opts.n_predict).max(opts.session.n_ubatch.min(opts.session.n_batch)),
+                    _ => (held + c.chunk + (intro + c.chunk).max(q)).max(held + prompt.tail.len() + opts.n_predict),
+                }
             }
         };
         let n_ctx = opts.n_ctx.unwrap_or(need.min(info.n_ctx_train));
@@ -138,7 +145,10 @@ impl<'m> DocumentSession<'m> {
                     copy_intro: &copy_intro,
                     query: opts.query_aware.then_some(prompt.tail.as_slice()),
                 };
-                compressor::prefill(&mut session, input, c)?
+                match c.prefill {
+                    Prefill::Layers => compressor::prefill_layerwise(&mut session, input, c)?,
+                    _ => compressor::prefill(&mut session, input, c)?,
+                }
             }
         };
         let t_load_ms = t0.elapsed().as_secs_f64() * 1e3;
@@ -204,7 +214,9 @@ impl<'m> DocumentSession<'m> {
         // The global layers also hold the question; window layers already count it.
         let kept_cells: usize = held.iter().enumerate().map(|(l, &n)| if swa.get(l) == Some(&true) { n } else { n + tail }).sum();
         // What llama.cpp allocated, layer by layer.
-        let alloc_cells: usize = (0..info.n_layer).map(|l| self.session.layer_cells(l)).sum();
+        // The most it held at once: a layer-by-layer prefill peaks while one layer holds the
+        // whole document.
+        let alloc_cells: usize = (0..info.n_layer).map(|l| self.session.layer_cells(l)).sum::<usize>().max(s.alloc_cells_peak);
         let paths = self.session.seen_paths();
         Report {
             answer: answer.text.trim().to_string(),
@@ -232,6 +244,7 @@ impl<'m> DocumentSession<'m> {
             budget_mode: self.opts.compress.as_ref().map_or(BudgetMode::Uniform, |c| c.budget_mode),
             layer_budgets_global: s.layer_budgets_global.clone(),
             compress_steps: s.steps,
+            kv_prefill: self.opts.compress.as_ref().map(|c| c.prefill),
             attention_path: match (self.opts.compress.is_some(), paths.flash_attn, paths.softmax) {
                 (false, ..) => None,
                 (true, true, _) => Some("flash_attn"),

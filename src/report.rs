@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::compress::MethodName;
-use crate::compressor::BudgetMode;
+use crate::compressor::{BudgetMode, Prefill};
 
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Report {
@@ -25,7 +25,8 @@ pub struct Report {
     pub kv_bytes_full: usize,
     /// KV bytes held for the whole prompt after compression.
     pub kv_bytes_kept: usize,
-    /// The KV buffer allocated for the context (n_ctx cells).
+    /// The most KV buffer allocated at once: the context's (n_ctx cells, or each layer's own
+    /// size), or, layer by layer, what the prefill held while one layer held the whole document.
     pub kv_alloc_bytes: usize,
     pub n_ctx: usize,
     pub peak_rss_bytes: u64,
@@ -44,6 +45,8 @@ pub struct Report {
     /// KVCompose's global allocation of the same total over the compressed layers.
     pub layer_budgets_global: Vec<usize>,
     pub compress_steps: usize,
+    /// How the document was read: `layers` or `chunks` (null without compression).
+    pub kv_prefill: Option<Prefill>,
     /// `softmax`, `flash_attn` or null when no scoring pass ran.
     pub attention_path: Option<String>,
 }

@@ -100,6 +100,7 @@ fn sliding_window_model_compresses_its_global_layers_only() {
     let n = |k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}"));
     let budgets: Vec<u64> = v["layer_budgets"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap()).collect();
     assert_eq!(budgets.len(), 18);
+    assert_eq!(v["kv_prefill"], "chunks", "sliding-window models stream");
     assert!(n("doc_tokens") > 1000, "longer than the window");
     let global: Vec<u64> = v["layer_budgets_global"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap()).collect();
     assert_eq!(global.len(), 3);
@@ -232,6 +233,22 @@ fn a_layer_floor_keeps_every_layer_at_least_that_share_of_the_uniform_budget() {
     assert!(floored.iter().all(|&b| b >= kept * 8 / 10 - 1), "{floored:?} vs {kept}");
     assert_eq!(floored.iter().sum::<u64>(), free.iter().sum::<u64>());
     fails_with(&[&base[..], &["--kv-floor", "1.5"]].concat(), "--kv-floor must be in [0, 1], got 1.5");
+}
+
+#[test]
+fn layer_by_layer_prefill_is_the_default_where_the_model_allows_it() {
+    let (m, d) = (model(), doc());
+    let base = ["-m", m.as_str(), "-f", d.as_str(), "-p", "Where did the cat sit?", "-n", "4", "--kv-compose", "0.5", "--json"];
+    for (extra, prefill, steps) in [(&[][..], "layers", 1), (&["--kv-chunk", "4"][..], "chunks", 2)] {
+        let out = kvcompose(&[&base[..], extra].concat());
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["kv_prefill"], prefill, "{extra:?}");
+        assert!(v["compress_steps"].as_u64().unwrap() >= steps, "{extra:?}: {v}");
+    }
+    fails_with(&[&base[..], &["--kv-prefill", "layers", "--kv-local"]].concat(), "--kv-local");
+    let gemma = model_path(&fetch::GEMMA3).display().to_string();
+    fails_with(&["-m", &gemma, "-f", &d, "-p", "Who?", "--kv-compose", "0.5", "--kv-prefill", "layers"], "cannot be prefilled layer by layer");
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! compressed, the window layers' cache is llama.cpp's).
 
 use kvcompose::compress::Selection;
-use kvcompose::compressor::{BudgetMode, CacheLayout, CompressOptions};
+use kvcompose::compressor::{BudgetMode, CacheLayout, CompressOptions, Prefill};
 use kvcompose::llama::callback::{HeadCellMax, LiveSlots, PassScope};
 use kvcompose::llama::state::SeqState;
 use kvcompose::llama::{cache, FlashAttn, Model, Session, SessionParams};
@@ -111,14 +111,22 @@ fn one_step(mut opts: QaOptions) -> QaOptions {
     opts
 }
 
+/// The document prefilled layer by layer, in the same ubatches as `one_step`'s stock decode.
+fn layer_by_layer(mut opts: QaOptions) -> QaOptions {
+    opts.session.n_batch = 4096;
+    opts.session.n_ubatch = 4096;
+    opts.compress = opts.compress.map(|c| CompressOptions { prefill: Prefill::Layers, ..c });
+    opts
+}
+
 /// Keeping everything through scoring and the rewrite changes nothing: same logits, bit for
 /// bit, and same greedy answer as the untouched cache. On Gemma the scoring copy slides the
 /// window cache past the document, so this also checks that the window is put back.
-fn ratio_one_matches_stock(model: &Model, chars: usize) {
+fn ratio_one_matches_stock(model: &Model, chars: usize, how: fn(QaOptions) -> QaOptions) {
     for (fa, k, v) in CACHES {
         let mut answers = Vec::new();
         for ratio in [None, Some(1.0)] {
-            let mut opts = one_step(qa_options(fa, k, v, ratio));
+            let mut opts = how(qa_options(fa, k, v, ratio));
             opts.n_ctx = Some(4096);
             let mut ds = DocumentSession::load(model, doc_prefix(chars), LONG_QUESTION, &opts).unwrap();
             if ratio.is_some() {
@@ -135,23 +143,30 @@ fn ratio_one_matches_stock(model: &Model, chars: usize) {
 
 #[test]
 fn ratio_one_goes_through_the_rewrite_and_matches_stock_logits_and_answers() {
-    ratio_one_matches_stock(smollm2(), 2500);
+    ratio_one_matches_stock(smollm2(), 2500, one_step);
+}
+
+/// Layer by layer, every layer reads the whole document from the layer below's hidden states:
+/// with everything kept, exactly what one stock decode computes.
+#[test]
+fn ratio_one_layer_by_layer_matches_stock_logits_and_answers() {
+    ratio_one_matches_stock(smollm2(), 2500, layer_by_layer);
 }
 
 #[test]
 fn gemma3_ratio_one_goes_through_the_rewrite_and_matches_stock_logits_and_answers() {
-    ratio_one_matches_stock(gemma3(), GEMMA_CHARS);
+    ratio_one_matches_stock(gemma3(), GEMMA_CHARS, one_step);
 }
 
 /// One compression step at 0.25, read back: each (layer, KV head) holds exactly the K and V
 /// bytes of the tokens it selected, in composite order. With `BudgetMode::Global` each layer
 /// also holds its own number of cells, the global allocation, in tensors of that size.
-fn exact_rows(model: &Model, chars: usize, budget_mode: BudgetMode) {
+fn exact_rows(model: &Model, chars: usize, budget_mode: BudgetMode, how: fn(QaOptions) -> QaOptions) {
     let p = prompt_tokens(model, chars);
     let n_head_kv = model.info.n_head_kv;
     let layout = CacheLayout::of(&model.info).unwrap();
     for (fa, k, v) in CACHES {
-        let mut opts = one_step(qa_options(fa, k, v, Some(0.25)));
+        let mut opts = how(qa_options(fa, k, v, Some(0.25)));
         opts.compress.as_mut().unwrap().budget_mode = budget_mode;
         let mut ds = DocumentSession::load(model, doc_prefix(chars), LONG_QUESTION, &opts).unwrap();
         let stats = ds.stats().clone();
@@ -174,7 +189,8 @@ fn exact_rows(model: &Model, chars: usize, budget_mode: BudgetMode) {
             let report = ds.report(model, &answer);
             let row = model.info.kv_bytes_per_layer_cell(opts.session.type_k, opts.session.type_v);
             let alloc: usize = (0..model.info.n_layer).map(|l| ds.session.layer_cells(l)).sum();
-            assert_eq!(report.kv_alloc_bytes, alloc * row, "kv_alloc_bytes adds up the layers' real sizes");
+            // A layer-by-layer prefill held more while one layer held the whole document.
+            assert_eq!(report.kv_alloc_bytes, alloc.max(stats.alloc_cells_peak) * row, "kv_alloc_bytes adds up the layers' real sizes");
         } else {
             assert!(stats.layer_cells.iter().all(|&n| n == budget));
         }
@@ -220,22 +236,30 @@ fn exact_rows(model: &Model, chars: usize, budget_mode: BudgetMode) {
 
 #[test]
 fn compressed_cache_holds_exactly_the_selected_rows_of_each_head() {
-    exact_rows(smollm2(), 2500, BudgetMode::Uniform);
+    exact_rows(smollm2(), 2500, BudgetMode::Uniform, one_step);
 }
 
 #[test]
 fn gemma3_compressed_global_layers_hold_exactly_the_selected_rows() {
-    exact_rows(gemma3(), GEMMA_CHARS, BudgetMode::Uniform);
+    exact_rows(gemma3(), GEMMA_CHARS, BudgetMode::Uniform, one_step);
 }
 
 #[test]
 fn global_budgets_size_each_layer_and_it_holds_exactly_its_selected_rows() {
-    exact_rows(smollm2(), 2500, BudgetMode::Global);
+    exact_rows(smollm2(), 2500, BudgetMode::Global, one_step);
 }
 
 #[test]
 fn gemma3_global_budgets_size_each_global_layer_and_it_holds_exactly_its_selected_rows() {
-    exact_rows(gemma3(), GEMMA_CHARS, BudgetMode::Global);
+    exact_rows(gemma3(), GEMMA_CHARS, BudgetMode::Global, one_step);
+}
+
+/// Layer by layer, each layer's kept rows are recomputed in a second pass and gathered on their
+/// own: they must still be, bit for bit, the rows of one stock decode.
+#[test]
+fn layer_by_layer_each_head_holds_exactly_the_selected_rows_of_a_stock_prefill() {
+    exact_rows(smollm2(), 2500, BudgetMode::Global, layer_by_layer);
+    exact_rows(smollm2(), 2500, BudgetMode::Uniform, layer_by_layer);
 }
 
 /// Per-layer sizes attend as the masked allocation does: the same selection, with the cells a
@@ -269,12 +293,16 @@ fn global_budgets_attend_like_the_masked_allocation() {
 /// About 1.2k tokens with the fact in the middle, compressed to half in several steps. A
 /// question answered after another one gets the same answer as when asked first: answering
 /// leaves the compressed document as it was.
-fn continues_after_compression(model: &Model) {
-    for (fa, k, v) in CACHES {
+fn continues_after_compression(model: &Model, prefill: Prefill, caches: &[(FlashAttn, &str, &str)]) {
+    for &(fa, k, v) in caches {
         let mut opts = qa_options(fa, k, v, Some(0.5));
         opts.n_predict = 32;
+        opts.compress.as_mut().unwrap().prefill = prefill;
         let mut ds = DocumentSession::load(model, doc_window(5500, 11_000), LONG_QUESTION, &opts).unwrap();
-        assert!(ds.stats().steps > 1, "streaming compression ran several steps");
+        match prefill {
+            Prefill::Chunks => assert!(ds.stats().steps > 1, "streaming compression ran several steps"),
+            _ => assert_eq!(ds.stats().steps, 1, "layer by layer: one compression"),
+        }
         let alone = ds.ask(model, LONG_QUESTION, &mut |_| {}).unwrap();
         let other = ds.ask(model, "Who is this speech addressed to?", &mut |_| {}).unwrap();
         assert!(other.n_tokens > 0, "{fa:?} {k}/{v}: no answer to the other question");
@@ -291,12 +319,20 @@ fn continues_after_compression(model: &Model) {
 
 #[test]
 fn decoding_continues_after_compression_and_a_second_question_works() {
-    continues_after_compression(smollm2());
+    continues_after_compression(smollm2(), Prefill::Chunks, &CACHES);
+}
+
+/// The layer-by-layer prefill writes the cache through the same rewrite as streaming (checked
+/// for every cache type above and bit for bit in `layer_by_layer_each_head_...`); here, both
+/// attention paths, the plain and the most quantized cache.
+#[test]
+fn decoding_continues_after_a_layer_by_layer_prefill_and_a_second_question_works() {
+    continues_after_compression(smollm2(), Prefill::Layers, &[CACHES[0], CACHES[5]]);
 }
 
 #[test]
 fn gemma3_decoding_continues_after_compression_and_a_second_question_works() {
-    continues_after_compression(gemma3());
+    continues_after_compression(gemma3(), Prefill::Chunks, &CACHES);
 }
 
 #[test]

@@ -36,20 +36,24 @@ fn finds(doc: &str, extra: &[&str]) -> serde_json::Value {
 }
 
 #[test]
-fn main_command_finds_the_fact_in_3k_tokens_stock_and_with_half_the_cache() {
+fn main_command_finds_the_fact_in_3k_tokens_stock_and_with_a_quarter_of_the_cache() {
     let doc = doc_prefix(12_500);
     let stock = finds(doc, &[]);
     let n = stock["doc_tokens"].as_u64().unwrap();
     assert!((2700..=3300).contains(&n), "about 3k tokens, got {n}");
-    let ours = finds(doc, &["--kv-compose", "0.5"]);
+    let ours = finds(doc, &["--kv-compose", "0.25"]);
     let (full, kept) = (ours["kv_cells_full"].as_u64().unwrap(), ours["kv_cells_kept"].as_u64().unwrap());
-    assert_eq!(kept, (full as f64 * 0.5).ceil() as u64);
+    assert_eq!(kept, (full as f64 * 0.25).ceil() as u64);
     assert!(ours["kv_alloc_bytes"].as_u64().unwrap() < stock["kv_alloc_bytes"].as_u64().unwrap());
 }
 
+/// The default for SmolLM2 (llama architecture): the document read layer by layer, every
+/// layer compressed once, as after a whole prefill, while the cache holds one layer in full.
 #[test]
-fn a_quarter_of_the_cache_for_6k_tokens_allocates_at_most_a_third_of_stocks_kv_buffer() {
-    let ours = run_json(LONG_DOC, &["--kv-compose", "0.25"]);
+fn a_quarter_of_the_cache_finds_the_fact_in_6k_tokens_and_allocates_at_most_a_third_of_stocks_kv_buffer() {
+    // (The full cache finds it too: README, "Results"; not rerun here, to keep CI short.)
+    let ours = finds(LONG_DOC, &["--kv-compose", "0.25"]);
+    assert_eq!(ours["compress_steps"], 1, "one compression, after the layer-by-layer prefill");
     // The default budgets: KVCompose's global allocation, realised per layer.
     assert_eq!(ours["budget_mode"], "global");
     let n = ours["doc_tokens"].as_u64().unwrap();
@@ -63,6 +67,4 @@ fn a_quarter_of_the_cache_for_6k_tokens_allocates_at_most_a_third_of_stocks_kv_b
     let cells = ours["kv_cells_kept"].as_u64().unwrap();
     assert_eq!(layers.iter().sum::<u64>(), cells * layers.len() as u64, "{layers:?}");
     assert!(layers.iter().max() > layers.iter().min(), "{layers:?}");
-    // Whether the fact survives at 0.25 is reported, not asserted: see README, "Results".
-    eprintln!("6k tokens at --kv-compose 0.25 answered: {}", ours["answer"]);
 }

@@ -9,4 +9,4 @@ pub mod session;
 pub mod state;
 
 pub use model::{Model, ModelInfo};
-pub use session::{FlashAttn, KvType, Session, SessionParams};
+pub use session::{FlashAttn, KvType, LayerInput, Session, SessionParams};

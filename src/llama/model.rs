@@ -30,6 +30,8 @@ pub struct ModelInfo {
     pub arch: String,
     pub name: String,
     pub n_layer: usize,
+    /// Hidden-state width.
+    pub n_embd: usize,
     pub n_head: usize,
     pub n_head_kv: usize,
     pub n_ctx_train: usize,
@@ -116,6 +118,7 @@ impl Model {
             head_dim_k: meta_usize("attention.key_length").unwrap_or(head_dim),
             head_dim_v: meta_usize("attention.value_length").unwrap_or(head_dim),
             n_layer,
+            n_embd: inner.n_embd() as usize,
             n_head: inner.n_head() as usize,
             n_head_kv: inner.n_head_kv() as usize,
             n_ctx_train: inner.n_ctx_train() as usize,

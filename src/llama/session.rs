@@ -71,6 +71,24 @@ pub struct SessionParams {
     pub probe: bool,
 }
 
+/// What a layer-range decode is fed: tokens (from the first layer) or the hidden states that
+/// enter its first layer, `n_embd` floats per token.
+#[derive(Debug, Clone, Copy)]
+pub enum LayerInput<'a> {
+    Tokens(&'a [LlamaToken]),
+    Hidden(&'a [f32]),
+}
+
+impl LayerInput<'_> {
+    /// Number of tokens.
+    pub fn len(&self, n_embd: usize) -> usize {
+        match self {
+            LayerInput::Tokens(t) => t.len(),
+            LayerInput::Hidden(h) => h.len() / n_embd.max(1),
+        }
+    }
+}
+
 pub struct Session<'m> {
     // Field order is drop order: the context must go before the probe it points to.
     ctx: LlamaContext<'m>,
@@ -136,6 +154,71 @@ impl<'m> Session<'m> {
             Some(e) => Err(Error::Llama(format!("attention probe: {e}"))),
             None => Ok(()),
         }
+    }
+
+    /// Runs model layers `[l0, l1)` over `input` at positions `start..` and returns the hidden
+    /// states leaving layer `l1 - 1`, `n_embd` floats per token (kvcompose's llama.cpp patch:
+    /// layer-range graphs, llama architecture); none when the range ends at the last layer.
+    /// Layers outside the range are not touched.
+    pub fn decode_layers(&mut self, input: LayerInput<'_>, start: i32, l0: usize, l1: usize) -> Result<Vec<f32>> {
+        if !self.ctx.set_layer_range(l0 as i32, l1 as i32) {
+            return Err(Error::UnsupportedArch(format!("{} cannot be prefilled layer by layer (llama.cpp's layer ranges cover the llama architecture)", self.model.info.arch)));
+        }
+        let hidden = l1 < self.model.info.n_layer;
+        self.ctx.set_embeddings_layer_inp(l1 as u32, hidden);
+        let n_embd = self.model.info.n_embd;
+        let mut out = Vec::with_capacity(input.len(n_embd) * n_embd);
+        let n = input.len(n_embd);
+        let mut at = 0;
+        while at < n {
+            let k = (n - at).min(self.n_batch);
+            let pos = start + at as i32;
+            let done = match input {
+                LayerInput::Tokens(t) => self.decode(&t[at..at + k], pos, false),
+                LayerInput::Hidden(h) => self.ctx.decode_embeddings(&h[at * n_embd..(at + k) * n_embd], pos, SEQ).map_err(|e| {
+                    Error::Llama(format!("decode of {k} hidden states at position {pos} failed: {e}"))
+                }),
+            };
+            let got = done.and_then(|()| match hidden {
+                true => self.ctx.embeddings_layer_inp(l1 as u32, k).ok_or_else(|| Error::Llama("llama.cpp returned no hidden states".into())),
+                false => Ok(&[][..]),
+            });
+            match got {
+                Ok(h) => out.extend_from_slice(h),
+                Err(e) => {
+                    self.reset_layer_range(l1);
+                    return Err(e);
+                }
+            }
+            at += k;
+        }
+        self.reset_layer_range(l1);
+        match self.probe_error() {
+            Some(e) => Err(Error::Llama(format!("attention probe: {e}"))),
+            None => Ok(out),
+        }
+    }
+
+    fn reset_layer_range(&mut self, l1: usize) {
+        self.ctx.set_embeddings_layer_inp(l1 as u32, false);
+        self.ctx.set_layer_range(0, -1);
+    }
+
+    /// As [`Session::score_pass`] over layer `l` alone, fed `input`; also returns the hidden
+    /// states leaving layer `l`.
+    pub fn score_layer(&mut self, input: LayerInput<'_>, scope: PassScope, start: i32, l: usize, n_cells: usize) -> Result<(HeadCellMax, Vec<f32>)> {
+        let info = &self.model.info;
+        let probe = self.probe.as_ref().ok_or_else(|| Error::Llama("session created without the attention probe".into()))?;
+        probe.lock().expect("probe lock").arm(info.n_layer, &[l], info.n_head, &[n_cells], scope);
+        let decoded = self.decode_layers(input, start, l, l + 1);
+        let mut probe = self.probe.as_ref().unwrap().lock().expect("probe lock");
+        let mut scores = probe.disarm();
+        let hidden = decoded?;
+        if let Some(e) = probe.error.take() {
+            return Err(Error::Llama(format!("attention scoring failed: {e}")));
+        }
+        let m = scores[l].take().ok_or_else(|| Error::Llama("attention scoring saw no attention node".into()))?;
+        Ok((m, hidden))
     }
 
     /// Logits of the last token decoded with `logits_last`.
@@ -219,6 +302,18 @@ impl<'m> Session<'m> {
         let counts: Vec<u32> = n_comp.iter().map(|&n| n as u32).collect();
         if !self.ctx.kv_cache_set_layer_cells(n_tail as u32, &counts) {
             return Err(Error::Llama(format!("llama.cpp refused per-layer KV sizes ({n_tail} tail cells; see -v)")));
+        }
+        Ok(())
+    }
+
+    /// Per-layer sizes where layer `il` also stores only the first `n_tail_layer[il]` of the
+    /// `n_tail` cells for new tokens (kvcompose's llama.cpp patch): one layer holds a whole
+    /// document, the others nothing. Discards what the cache holds.
+    pub fn set_layer_tails(&mut self, n_tail: usize, n_comp: &[usize], n_tail_layer: &[usize]) -> Result<()> {
+        let comp: Vec<u32> = n_comp.iter().map(|&n| n as u32).collect();
+        let tails: Vec<u32> = n_tail_layer.iter().map(|&n| n as u32).collect();
+        if !self.ctx.kv_cache_set_layer_cells_tails(n_tail as u32, &comp, &tails) {
+            return Err(Error::Llama(format!("llama.cpp refused per-layer KV tails ({n_tail} tail cells; see -v)")));
         }
         Ok(())
     }

@@ -35,6 +35,19 @@ impl LlamaContext<'_> {
         unsafe { llama_cpp_sys_2::llama_memory_set_layer_cells(mem, n_tail, n_comp.as_ptr(), n_layer) }
     }
 
+    /// As [`Self::kv_cache_set_layer_cells`], but model layer `il` stores only the first
+    /// `n_tail_layer[il]` of the `n_tail` tail cells (kvcompose's patch,
+    /// `llama_memory_set_layer_cells_tails`): one layer can hold a whole document while the
+    /// others hold nothing. A layer must not run in a decode whose cells go past its own tail.
+    pub fn kv_cache_set_layer_cells_tails(&mut self, n_tail: u32, n_comp: &[u32], n_tail_layer: &[u32]) -> bool {
+        let Ok(n_layer) = i32::try_from(n_comp.len()) else { return false };
+        if n_tail_layer.len() != n_comp.len() {
+            return false;
+        }
+        let mem = unsafe { llama_cpp_sys_2::llama_get_memory(self.context.as_ptr()) };
+        unsafe { llama_cpp_sys_2::llama_memory_set_layer_cells_tails(mem, n_tail, n_comp.as_ptr(), n_tail_layer.as_ptr(), n_layer) }
+    }
+
     /// Cells that model layer `il` stores in its K and V tensors (0 without a KV cache).
     #[must_use]
     pub fn kv_cache_layer_cells(&self, il: i32) -> u32 {

@@ -782,6 +782,17 @@ extern "C" {
     // Cells that model layer il stores in its K and V tensors (0 if it has no KV cache)
     LLAMA_API uint32_t llama_memory_layer_cells(llama_memory_t mem, int32_t il);
 
+    // Per-layer tails (kvcompose patch): as llama_memory_set_layer_cells, but model layer il
+    // stores only the first n_tail_layer[il] of the n_tail tail cells, so one layer can hold a
+    // whole document while the others hold nothing (layer-by-layer prefill). A layer must never
+    // run in a graph whose cells go past the tail it stores.
+    LLAMA_API bool llama_memory_set_layer_cells_tails(
+            llama_memory_t mem,
+                  uint32_t n_tail,
+            const uint32_t * n_comp,
+            const uint32_t * n_tail_layer,
+                   int32_t n_layer);
+
     // Copy all tokens that belong to the specified sequence to another sequence
     // p0 < 0 : [0,  p1]
     // p1 < 0 : [p0, inf)
@@ -1125,6 +1136,20 @@ extern "C" {
     // Set whether to use causal attention or not
     // If set to true, the model will only attend to the past tokens
     LLAMA_API void llama_set_causal_attn(struct llama_context * ctx, bool causal_attn);
+
+    // Layer-range decoding (kvcompose patch): llama_decode runs model layers [il_begin, il_end)
+    // only (il_end < 0: to the last). With il_begin > 0 the batch carries the hidden states that
+    // enter layer il_begin as its embeddings; with il_end before the last layer no logits are
+    // computed, and the hidden states leaving layer il_end - 1 are read, for every token, with
+    // llama_get_embeddings_layer_inp(ctx, il_end) once llama_set_embeddings_layer_inp(ctx,
+    // il_end, true). (0, -1) is the whole model. Returns false for an architecture without it
+    // (llama only) or a range outside the model.
+    LLAMA_API bool llama_set_layer_range(struct llama_context * ctx, int32_t il_begin, int32_t il_end);
+
+    // Also in llama-ext.h: output the input hidden states of layer lid (lid = n_layer: the last
+    // layer's output, before the output norm) for every token of a batch
+    LLAMA_API void llama_set_embeddings_layer_inp(struct llama_context * ctx, uint32_t lid, bool value);
+    LLAMA_API float * llama_get_embeddings_layer_inp(struct llama_context * ctx, uint32_t lid);
 
     // Returns whether the context is currently using causal attention
     LLAMA_API bool llama_get_causal_attn(const struct llama_context * ctx);

@@ -1253,6 +1253,21 @@ void llama_context::set_nextn_layer_offset(int32_t offset) {
     cparams.nextn_layer_offset = offset;
 }
 
+bool llama_context::set_layer_range(int32_t il_begin, int32_t il_end) {
+    const int32_t n_layer = model.hparams.n_layer();
+    const int32_t end     = il_end < 0 ? n_layer : il_end;
+    if (model.arch != LLM_ARCH_LLAMA || il_begin < 0 || il_begin >= end || end > n_layer) {
+        LLAMA_LOG_ERROR("%s: layers [%d, %d) of %d: not supported\n", __func__, il_begin, il_end, n_layer);
+        return false;
+    }
+    if (cparams.il_begin != il_begin || cparams.il_end != (end == n_layer ? -1 : end)) {
+        cparams.il_begin   = il_begin;
+        cparams.il_end     = end == n_layer ? -1 : end;
+        sched_need_reserve = true;
+    }
+    return true;
+}
+
 void llama_context::set_causal_attn(bool value) {
     LLAMA_LOG_DEBUG("%s: value = %d\n", __func__, value);
 
@@ -4047,6 +4062,10 @@ void llama_set_nextn_layer_offset(llama_context * ctx, int32_t offset) {
     ctx->set_nextn_layer_offset(offset);
 }
 
+bool llama_set_layer_range(llama_context * ctx, int32_t il_begin, int32_t il_end) {
+    return ctx->set_layer_range(il_begin, il_end);
+}
+
 llama_memory_t llama_get_memory(const struct llama_context * ctx) {
     if (!ctx) {
         return nullptr;
@@ -4207,6 +4226,25 @@ bool llama_memory_set_layer_cells(
     }
     try {
         return kv->set_layer_cells(n_tail, n_comp, n_layer);
+    } catch (const std::exception & err) {
+        LLAMA_LOG_ERROR("%s: %s\n", __func__, err.what());
+        return false;
+    }
+}
+
+bool llama_memory_set_layer_cells_tails(
+        llama_memory_t mem,
+              uint32_t n_tail,
+        const uint32_t * n_comp,
+        const uint32_t * n_tail_layer,
+               int32_t n_layer) {
+    auto * kv = llama_memory_attn_cache(mem);
+    if (!kv || !n_comp || !n_tail_layer) {
+        LLAMA_LOG_ERROR("%s: needs an attention KV cache\n", __func__);
+        return false;
+    }
+    try {
+        return kv->set_layer_cells(n_tail, n_comp, n_layer, n_tail_layer);
     } catch (const std::exception & err) {
         LLAMA_LOG_ERROR("%s: %s\n", __func__, err.what());
         return false;

@@ -21,6 +21,10 @@ struct llama_cparams {
 
     int32_t  nextn_layer_offset = 0;
 
+    // layer-range decoding (kvcompose patch): the graph runs layers [il_begin, il_end)
+    int32_t  il_begin = 0;
+    int32_t  il_end   = -1;
+
     float rope_freq_base;
     float rope_freq_scale;
 

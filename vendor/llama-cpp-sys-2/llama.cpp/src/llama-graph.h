@@ -887,6 +887,10 @@ struct llm_graph_params {
             return false;
         }
 
+        if (cparams.il_begin != other.cparams.il_begin || cparams.il_end != other.cparams.il_end) {
+            return false;
+        }
+
         return
             cparams.embeddings              == other.cparams.embeddings              &&
             cparams.embeddings_nextn        == other.cparams.embeddings_nextn        &&

@@ -1308,8 +1308,12 @@ uint32_t llama_kv_cache::get_n_kv(const slot_info & sinfo) const {
 // matching columns of the mask (get_kq_mask_layer) and writes new rows relative to its tail.
 //
 
+uint32_t llama_kv_cache::tail_rows(size_t ikv) const {
+    return layer_tail.empty() ? get_size() - n_comp : layer_tail[ikv];
+}
+
 uint32_t llama_kv_cache::layer_size(size_t ikv) const {
-    return layer_comp.empty() ? get_size() : layer_comp[ikv] + (get_size() - n_comp);
+    return layer_comp.empty() ? get_size() : layer_comp[ikv] + tail_rows(ikv);
 }
 
 uint32_t llama_kv_cache::layer_n_kv(size_t ikv, uint32_t n_kv) const {
@@ -1332,8 +1336,9 @@ void llama_kv_cache::layer_rows_of(size_t ikv, uint32_t c0, uint32_t c1, F && f)
         f(c0, std::min(c1, c));
     }
     const uint32_t t0 = std::max(c0, n_comp);
-    if (t0 < c1) {
-        f(c + t0 - n_comp, c + c1 - n_comp);
+    const uint32_t t1 = std::min(c1, n_comp + tail_rows(ikv));
+    if (t0 < t1) {
+        f(c + t0 - n_comp, c + t1 - n_comp);
     }
 }
 
@@ -1342,7 +1347,7 @@ uint32_t llama_kv_cache::get_layer_rows(int32_t il) const {
     return it == map_layer_ids.end() ? 0 : layer_size(it->second);
 }
 
-bool llama_kv_cache::set_layer_cells(uint32_t n_tail, const uint32_t * n_comp_layer, int32_t n_layer) {
+bool llama_kv_cache::set_layer_cells(uint32_t n_tail, const uint32_t * n_comp_layer, int32_t n_layer, const uint32_t * n_tail_layer) {
     if (other || n_stream != 1 || hparams.no_alloc) {
         LLAMA_LOG_ERROR("%s: per-layer sizes need a single-stream cache of its own\n", __func__);
         return false;
@@ -1365,6 +1370,21 @@ bool llama_kv_cache::set_layer_cells(uint32_t n_tail, const uint32_t * n_comp_la
     for (auto & c : comp) {
         c = c == UINT32_MAX ? 0 : c;
         c_max = std::max(c_max, c);
+    }
+    // per-layer tails (patches/0004), checked the same way
+    std::vector<uint32_t> tail;
+    if (n_tail_layer) {
+        tail.assign(layers.size(), UINT32_MAX);
+        for (const auto & [il, ikv] : map_layer_ids) {
+            if ((tail[ikv] != UINT32_MAX && tail[ikv] != n_tail_layer[il]) || n_tail_layer[il] > n_tail) {
+                LLAMA_LOG_ERROR("%s: layer %d: a tail of its own must fit the shared one and agree with layers sharing its cache\n", __func__, il);
+                return false;
+            }
+            tail[ikv] = n_tail_layer[il];
+        }
+        for (auto & t : tail) {
+            t = t == UINT32_MAX ? 0 : t;
+        }
     }
 
     struct layer_spec {
@@ -1402,7 +1422,8 @@ bool llama_kv_cache::set_layer_cells(uint32_t n_tail, const uint32_t * n_comp_la
         }
         ggml_context * ctx = it->second.get();
 
-        const int64_t rows = (c_max == 0 ? 0 : comp[ikv]) + n_tail;
+        // (a layer that stores nothing still gets one row: ggml has no empty tensors to allocate)
+        const int64_t rows = std::max<int64_t>(1, (c_max == 0 && tail.empty() ? 0 : comp[ikv]) + (tail.empty() ? n_tail : tail[ikv]));
 
         auto & layer = layers[ikv];
         layer.k = ggml_new_tensor_3d(ctx, sp.type_k, sp.ne0_k, rows, 1);
@@ -1424,11 +1445,12 @@ bool llama_kv_cache::set_layer_cells(uint32_t n_tail, const uint32_t * n_comp_la
     }
 
     n_comp = c_max;
-    if (c_max == 0) {
+    if (c_max == 0 && tail.empty()) {
         layer_comp.clear();
     } else {
         layer_comp = comp;
     }
+    layer_tail = tail;
     v_cells[0].resize(n_comp + n_tail);
     v_heads[0] = 0;
     layout_gen++;
@@ -1555,7 +1577,7 @@ ggml_tensor * llama_kv_cache::cpy_k(ggml_context * ctx, ggml_tensor * k_cur, ggm
     // per-layer sizes: new tokens go to the tail, which starts at this layer's own row
     // layer_comp[ikv]; the idxs count from the start of the tail
     if (!layer_comp.empty()) {
-        k = ggml_view_2d(ctx, k, n_embd_gqa, get_size() - n_comp, k->nb[1], layer_comp[ikv]*k->nb[1]);
+        k = ggml_view_2d(ctx, k, n_embd_gqa, tail_rows(ikv), k->nb[1], layer_comp[ikv]*k->nb[1]);
     }
 
     // store the current K values into the cache
@@ -1596,7 +1618,7 @@ ggml_tensor * llama_kv_cache::cpy_v(ggml_context * ctx, ggml_tensor * v_cur, ggm
 
         // per-layer sizes: see cpy_k
         if (!layer_comp.empty()) {
-            v = ggml_view_2d(ctx, v, n_embd_gqa, get_size() - n_comp, v->nb[1], layer_comp[ikv]*v->nb[1]);
+            v = ggml_view_2d(ctx, v, n_embd_gqa, tail_rows(ikv), v->nb[1], layer_comp[ikv]*v->nb[1]);
         }
 
         return ggml_set_rows(ctx, v, v_cur, v_idxs);
@@ -1620,7 +1642,7 @@ ggml_tensor * llama_kv_cache::cpy_v(ggml_context * ctx, ggml_tensor * v_cur, ggm
     // planes along dim 2, and the idxs (one per token) count from the start of the tail
     if (!layer_comp.empty()) {
         const int64_t n_el   = v_cur->ne[0];
-        const int64_t n_tail = get_size() - n_comp;
+        const int64_t n_tail = tail_rows(ikv);
         const size_t  el     = ggml_element_size(v);
 
         ggml_tensor * src = ggml_view_3d(ctx, v_cur, 1, n_tokens, n_el, v_cur->nb[1], ggml_element_size(v_cur), 0);

@@ -161,7 +161,9 @@ public:
     // which layer il stores only its first n_comp_layer[il] cells; every layer stores the n_tail
     // cells after it. What the cache holds is discarded; its buffers are reallocated. With
     // every n_comp_layer 0 the layout is stock's, with n_tail cells.
-    bool set_layer_cells(uint32_t n_tail, const uint32_t * n_comp_layer, int32_t n_layer);
+    // With n_tail_layer (kvcompose, patches/0004), layer il stores only the first
+    // n_tail_layer[il] tail cells.
+    bool set_layer_cells(uint32_t n_tail, const uint32_t * n_comp_layer, int32_t n_layer, const uint32_t * n_tail_layer = nullptr);
 
     // rows layer il stores (its K tensor's cells), 0 when this cache does not hold layer il
     uint32_t get_layer_rows(int32_t il) const;
@@ -337,6 +339,10 @@ private:
     uint32_t n_comp = 0;
     std::vector<uint32_t> layer_comp;
     uint32_t layout_gen = 0;
+
+    // per-layer tails (patches/0004): the tail cells layer ikv stores; empty: all of them
+    std::vector<uint32_t> layer_tail;
+    uint32_t tail_rows(size_t ikv) const;
 
     // cells of layer ikv (compressed part plus tail), and the rows a view of n_kv cells spans
     uint32_t layer_size(size_t ikv) const;
