@@ -351,12 +351,13 @@ pub fn prefill_layerwise(session: &mut Session<'_>, input: Inputs<'_>, opts: &Co
     // One layer holds the document and, after it, the longest pass; the others hold nothing.
     let only = |l: usize, n: usize| -> Vec<usize> { (0..n_layer).map(|i| if i == l { n } else { 0 }).collect() };
     let none = vec![0; n_layer];
-    // A layer that stores nothing still has one row (see the patch).
-    stats.alloc_cells_peak = n_total + copy.len().max(query.map_or(0, <[LlamaToken]>::len)) + n_layer - 1;
+    // Pass 1 holds the document and the longest scoring pass (pass 2 the document alone) in
+    // one layer; a layer that stores nothing still has one row (see the patch).
+    let n_pass = n_total + if method.needs_scores() { copy.len().max(query.map_or(0, <[LlamaToken]>::len)) } else { 0 };
+    stats.alloc_cells_peak = n_pass + n_layer - 1;
 
     if method.needs_scores() {
         let t0 = Instant::now();
-        let n_pass = n_total + copy.len().max(query.map_or(0, <[LlamaToken]>::len));
         let (mut h_doc, mut h_copy, mut h_query) = (Vec::new(), Vec::new(), Vec::new());
         for l in 0..n_layer {
             session.set_layer_tails(n_pass, &none, &only(l, n_pass))?;
