@@ -231,9 +231,7 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
             let maxima = session.score_pass(tokens, scope, pos, &layout.layers, &n_cells)?;
             session.truncate(pos)?;
             for (s, &l) in slots.iter_mut().zip(&layout.layers) {
-                let m = maxima[l].as_ref().expect("scored layer");
-                let heads: Vec<&[f32]> = (0..m.n_head).map(|h| m.head(h)).collect();
-                s.absorb(&kv_head_scores(&heads, n_head_kv, opts.scores));
+                absorb(s, maxima[l].as_ref().expect("scored layer"), n_head_kv, opts);
             }
         }
         stats.t_score_ms += ms(t0);
@@ -241,16 +239,10 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
         // At equality the rewrite keeps everything: ratio 1.0 goes through the same path.
         if n_cells.iter().sum::<usize>() >= budget * slots.len() {
             let t0 = Instant::now();
-            let composite: Vec<Vec<f32>> = slots.iter().map(|s| composite_scores(&s.score)).collect();
-            let floor = match opts.budget_mode {
-                BudgetMode::Uniform => 0,
-                _ => prefix.len().max((opts.layer_floor * budget as f64) as usize),
-            };
-            stats.layer_budgets_global = allocate_global(&composite, budget * slots.len(), floor);
+            stats.layer_budgets_global = global_budgets(&slots, budget, prefix.len(), opts);
             let sources: Vec<Vec<Vec<usize>>> = match opts.budget_mode {
-                BudgetMode::Uniform => slots.iter().map(|s| method.select(s, budget, prefix.len())).collect(),
-                BudgetMode::Global => slots.iter().zip(&stats.layer_budgets_global).map(|(s, &b)| method.select(s, b, prefix.len())).collect(),
                 BudgetMode::GlobalMasked => masked_selection(session, &layout.layers, &slots, &stats.layer_budgets_global, method.as_ref(), prefix.len())?,
+                _ => select_layers(&slots, budget, &stats.layer_budgets_global, prefix.len(), opts.budget_mode, method.as_ref()),
             };
             slots = slots.iter().zip(&sources).map(|(s, src)| s.gather(src)).collect();
             if opts.budget_mode == BudgetMode::GlobalMasked {
@@ -311,6 +303,26 @@ fn masked_selection(session: &mut Session<'_>, layers: &[usize], slots: &[LayerS
             heads
         })
         .collect())
+}
+
+/// KVCompose's global allocation of `budget` cells per layer over the layers; with global
+/// budgets each layer keeps at least the prompt prefix and the `--kv-floor` share.
+fn global_budgets(slots: &[LayerSlots], budget: usize, protected: usize, opts: &CompressOptions) -> Vec<usize> {
+    let composite: Vec<Vec<f32>> = slots.iter().map(|s| composite_scores(&s.score)).collect();
+    let floor = match opts.budget_mode {
+        BudgetMode::Uniform => 0,
+        _ => protected.max((opts.layer_floor * budget as f64) as usize),
+    };
+    allocate_global(&composite, budget * slots.len(), floor)
+}
+
+/// Each head's kept slots per layer: `budget` in every layer (uniform), else the layer's own
+/// global budget.
+fn select_layers(slots: &[LayerSlots], budget: usize, budgets: &[usize], protected: usize, mode: BudgetMode, method: &dyn Method) -> Vec<Vec<Vec<usize>>> {
+    match mode {
+        BudgetMode::Uniform => slots.iter().map(|s| method.select(s, budget, protected)).collect(),
+        _ => slots.iter().zip(budgets).map(|(s, &b)| method.select(s, b, protected)).collect(),
+    }
 }
 
 fn ms(t: Instant) -> f64 {
@@ -377,16 +389,8 @@ pub fn prefill_layerwise(session: &mut Session<'_>, input: Inputs<'_>, opts: &Co
     }
 
     let t0 = Instant::now();
-    let composite: Vec<Vec<f32>> = slots.iter().map(|s| composite_scores(&s.score)).collect();
-    let floor = match opts.budget_mode {
-        BudgetMode::Uniform => 0,
-        _ => prefix.len().max((opts.layer_floor * budget as f64) as usize),
-    };
-    stats.layer_budgets_global = allocate_global(&composite, budget * n_layer, floor);
-    let sources: Vec<Vec<Vec<usize>>> = match opts.budget_mode {
-        BudgetMode::Uniform => slots.iter().map(|s| method.select(s, budget, prefix.len())).collect(),
-        _ => slots.iter().zip(&stats.layer_budgets_global).map(|(s, &b)| method.select(s, b, prefix.len())).collect(),
-    };
+    stats.layer_budgets_global = global_budgets(&slots, budget, prefix.len(), opts);
+    let sources = select_layers(&slots, budget, &stats.layer_budgets_global, prefix.len(), opts.budget_mode, method.as_ref());
     slots = slots.iter().zip(&sources).map(|(s, src)| s.gather(src)).collect();
     stats.t_compress_ms += ms(t0);
 

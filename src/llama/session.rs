@@ -167,8 +167,8 @@ impl<'m> Session<'m> {
         let hidden = l1 < self.model.info.n_layer;
         self.ctx.set_embeddings_layer_inp(l1 as u32, hidden);
         let n_embd = self.model.info.n_embd;
-        let mut out = Vec::with_capacity(input.len(n_embd) * n_embd);
         let n = input.len(n_embd);
+        let mut out = Vec::with_capacity(if hidden { n * n_embd } else { 0 });
         let mut at = 0;
         while at < n {
             let k = (n - at).min(self.n_batch);
@@ -207,18 +207,8 @@ impl<'m> Session<'m> {
     /// As [`Session::score_pass`] over layer `l` alone, fed `input`; also returns the hidden
     /// states leaving layer `l`.
     pub fn score_layer(&mut self, input: LayerInput<'_>, scope: PassScope, start: i32, l: usize, n_cells: usize) -> Result<(HeadCellMax, Vec<f32>)> {
-        let info = &self.model.info;
-        let probe = self.probe.as_ref().ok_or_else(|| Error::Llama("session created without the attention probe".into()))?;
-        probe.lock().expect("probe lock").arm(info.n_layer, &[l], info.n_head, &[n_cells], scope);
-        let decoded = self.decode_layers(input, start, l, l + 1);
-        let mut probe = self.probe.as_ref().unwrap().lock().expect("probe lock");
-        let mut scores = probe.disarm();
-        let hidden = decoded?;
-        if let Some(e) = probe.error.take() {
-            return Err(Error::Llama(format!("attention scoring failed: {e}")));
-        }
-        let m = scores[l].take().ok_or_else(|| Error::Llama("attention scoring saw no attention node".into()))?;
-        Ok((m, hidden))
+        let (mut scores, hidden) = self.scored(scope, &[l], &[n_cells], |s| s.decode_layers(input, start, l, l + 1))?;
+        Ok((scores[l].take().expect("checked by scored"), hidden))
     }
 
     /// Logits of the last token decoded with `logits_last`.
@@ -230,20 +220,26 @@ impl<'m> Session<'m> {
     /// layer's max attention per (query head, cell) over cells `[0, n_cells)`, by the queries
     /// and cells that `scope` counts.
     pub fn score_pass(&mut self, tokens: &[LlamaToken], scope: PassScope, start: i32, layers: &[usize], n_cells: &[usize]) -> Result<Vec<Option<HeadCellMax>>> {
+        Ok(self.scored(scope, layers, n_cells, |s| s.decode(tokens, start, false))?.0)
+    }
+
+    /// Runs `decode` with the probe armed on `layers` (their first `n_cells` columns) and
+    /// returns each layer's maxima with what `decode` returned.
+    fn scored<T>(&mut self, scope: PassScope, layers: &[usize], n_cells: &[usize], decode: impl FnOnce(&mut Self) -> Result<T>) -> Result<(Vec<Option<HeadCellMax>>, T)> {
         let info = &self.model.info;
         let probe = self.probe.as_ref().ok_or_else(|| Error::Llama("session created without the attention probe".into()))?;
         probe.lock().expect("probe lock").arm(info.n_layer, layers, info.n_head, n_cells, scope);
-        let decoded = self.decode(tokens, start, false);
+        let decoded = decode(self);
         let mut probe = self.probe.as_ref().unwrap().lock().expect("probe lock");
         let scores = probe.disarm();
-        decoded?;
+        let out = decoded?;
         if let Some(e) = probe.error.take() {
             return Err(Error::Llama(format!("attention scoring failed: {e}")));
         }
         if layers.iter().any(|&l| scores[l].is_none()) {
             return Err(Error::Llama("attention scoring saw no attention node".into()));
         }
-        Ok(scores)
+        Ok((scores, out))
     }
 
     /// Per model layer, the compressed cells it attends to (`None`: all); applies to every
