@@ -25,9 +25,9 @@ fn main() -> kvcompose::Result<()> {
     let args = Args::parse_from(kvcompose::cli::normalize_args(std::env::args_os()));
     let run = &args.qa.run;
     let doc = document::read(args.qa.file.as_ref().expect("-f"))?;
-    let question = args.qa.prompt.as_deref().expect("-p");
+    let question = args.qa.prompt.first().map(String::as_str).expect("-p");
     let model = commands::load_model(run)?;
-    let mut ds = DocumentSession::load(&model, &doc, question, &run.qa_options()?)?;
+    let mut ds = DocumentSession::load(&model, &doc, &[question], &run.qa_options()?)?;
 
     // The needle's document tokens, found through their pieces.
     let tokens = prompt::template(&model.inner).tokenize(&model.inner, &doc, question)?;

@@ -144,11 +144,18 @@ pub struct DemoArgs {
 #[derive(Debug, Args)]
 pub struct QaArgs {
     /// Document to read (`-` for standard input)
-    #[arg(short = 'f', long = "file", required = true)]
+    #[arg(short = 'f', long = "file", required_unless_present = "kv_load")]
     pub file: Option<PathBuf>,
-    /// Question about the document
+    /// Question about the document; repeat it to ask several, each answered from the same
+    /// loaded document (earlier questions and answers forgotten)
     #[arg(short = 'p', long = "prompt", required = true)]
-    pub prompt: Option<String>,
+    pub prompt: Vec<String>,
+    /// Write the document's KV cache (compressed with --kv-compose) to FILE once it is loaded
+    #[arg(long = "kv-save", value_name = "FILE")]
+    pub kv_save: Option<PathBuf>,
+    /// Answer from a cache file written by --kv-save, without reading the document again
+    #[arg(long = "kv-load", value_name = "FILE", conflicts_with_all = ["file", "kv_save", "kv_compose", "query_aware"])]
+    pub kv_load: Option<PathBuf>,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -238,7 +245,7 @@ pub struct RunArgs {
     /// Also score the cache with the question (the compressed cache then suits that question)
     #[arg(long = "kv-query-aware")]
     pub query_aware: bool,
-    /// Print one JSON object on stdout instead of the streamed answer
+    /// Print one JSON object per answer on stdout (one line each) instead of the streamed answer
     #[arg(long)]
     pub json: bool,
     /// Show llama.cpp's own log

@@ -11,7 +11,7 @@ use crate::report::Report;
 use crate::bench::datasets::QaSet;
 use crate::bench::tasks::TaskKind;
 use crate::bench::{Haystack, Plan};
-use crate::{bench, document, fetch};
+use crate::{bench, document, fetch, kvfile};
 
 /// The bundled demo document (public domain, see assets/README.md) and its question.
 pub const DEMO_DOCUMENT: &str = include_str!("../assets/areopagitica.txt");
@@ -49,10 +49,14 @@ pub fn fetch_model(args: &FetchArgs) -> Result<()> {
     Ok(())
 }
 
-/// Answers one question; the answer streams to stdout unless `--json`.
+/// Answers one question about one document (loaded for it); the answer streams to stdout unless
+/// `--json`.
 fn answer(model: &Model, doc: &str, question: &str, run: &RunArgs, stream: bool) -> Result<Report> {
-    let opts = run.qa_options()?;
-    let mut ds = DocumentSession::load(model, doc, question, &opts)?;
+    let mut ds = DocumentSession::load(model, doc, &[question], &run.qa_options()?)?;
+    ask(model, &mut ds, question, stream)
+}
+
+fn ask(model: &Model, ds: &mut DocumentSession<'_>, question: &str, stream: bool) -> Result<Report> {
     let mut out = std::io::stdout().lock();
     let mut on_text = |s: &str| {
         if stream {
@@ -70,16 +74,41 @@ fn answer(model: &Model, doc: &str, question: &str, run: &RunArgs, stream: bool)
 
 pub fn qa(args: &QaArgs) -> Result<()> {
     let run = &args.run;
-    run.qa_options()?; // flag errors before any loading
-    let file = args.file.as_ref().expect("clap requires -f");
-    let question = args.prompt.as_deref().expect("clap requires -p");
-    let doc = document::read(file)?;
+    let opts = run.qa_options()?; // flag errors before any loading
+    let questions: Vec<&str> = args.prompt.iter().map(String::as_str).collect();
+    if opts.query_aware && questions.len() > 1 {
+        return Err(Error::Usage("--kv-query-aware compresses the document for one question: give one -p".into()));
+    }
+    // What the document comes from, read and checked before the model loads.
+    enum Source<'a> {
+        Text(String),
+        Cache(&'a std::path::Path, Box<kvfile::KvFile>),
+    }
+    let source = match (&args.kv_load, &args.file) {
+        (Some(path), _) => Source::Cache(path, Box::new(kvfile::read(path)?)),
+        (None, Some(file)) => Source::Text(document::read(file)?),
+        (None, None) => return Err(Error::Usage("give the document with -f, or a cache file with --kv-load".into())),
+    };
     let model = load_model(run)?;
-    let report = answer(&model, &doc, question, run, !run.json)?;
-    if run.json {
-        println!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));
-    } else {
-        eprint!("{}", report.summary());
+    let mut ds = match source {
+        Source::Text(doc) => DocumentSession::load(&model, &doc, &questions, &opts)?,
+        Source::Cache(path, file) => DocumentSession::open(&model, path, *file, &questions, &opts)?,
+    };
+    if let Some(path) = &args.kv_save {
+        ds = ds.save(&model, path, &questions)?;
+        let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+        log(&format!("saved the document's KV cache to {} ({:.2} MiB)", path.display(), bytes as f64 / (1024.0 * 1024.0)));
+    }
+    for (i, question) in questions.iter().enumerate() {
+        if questions.len() > 1 && !run.json {
+            log(&format!("question {}/{}: {question}", i + 1, questions.len()));
+        }
+        let report = ask(&model, &mut ds, question, !run.json)?;
+        if run.json {
+            println!("{}", serde_json::to_string(&report).expect("report serialises"));
+        } else {
+            eprint!("{}", report.summary());
+        }
     }
     Ok(())
 }

@@ -19,7 +19,7 @@ use crate::llama::{cache, LayerInput, ModelInfo, Session};
 
 /// Which queries score the cache: each chunk is fed again after itself, and the attention of
 /// that copy's tokens to the cache is the score.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Scorer {
     /// The copy follows a "repeat the previous context" turn, so its queries look up the
@@ -30,7 +30,7 @@ pub enum Scorer {
     Refeed,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CompressOptions {
     /// Fraction of the document's KV cells kept, in (0, 1].
     pub ratio: f64,
@@ -120,7 +120,7 @@ pub struct Inputs<'a> {
 }
 
 /// What a compressed prefill did, for the report.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CompressStats {
     pub cells_full: usize,
     pub cells_kept: usize,

@@ -28,6 +28,8 @@ pub enum Error {
     Fetch(String),
     #[error("llama.cpp: {0}")]
     Llama(String),
+    #[error("cache file {path}: {reason}")]
+    KvFile { path: PathBuf, reason: String },
     #[error("malformed KV sequence state: {0}")]
     StateFormat(String),
     #[error("{context}: {source}")]

@@ -4,6 +4,7 @@
 //! - [`llama`]: the llama.cpp glue (eval-callback probe, state codec, cache rewrite, session).
 //! - [`compressor`]: KVCompose run on a live session, chunk by chunk.
 //! - [`qa`]: the main job, a document in a session answering questions.
+//! - [`kvfile`]: compressed-cache files, written once and answered from many times.
 //! - [`bench`]: generated long-document cases, every method and ratio side by side.
 //! - [`cli`], [`commands`]: flags and subcommands; `main.rs` only parses and dispatches.
 
@@ -15,6 +16,7 @@ pub mod compressor;
 pub mod document;
 pub mod error;
 pub mod fetch;
+pub mod kvfile;
 pub mod llama;
 pub mod prompt;
 pub mod qa;

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 const DOC_MARK: &str = "\u{1}KVCOMPOSE_DOCUMENT\u{1}";
 const QUESTION_MARK: &str = "\u{1}KVCOMPOSE_QUESTION\u{1}";
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PromptText {
     pub prefix: String,
     pub tail_before_question: String,

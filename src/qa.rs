@@ -7,8 +7,10 @@ use llama_cpp_2::sampling::LlamaSampler;
 
 use crate::compressor::{self, BudgetMode, CompressOptions, CompressStats, Inputs, Prefill, Scorer};
 use crate::error::{Error, Result};
-use crate::llama::{Model, Session, SessionParams};
-use crate::prompt::{self, PromptText, PromptTokens};
+use crate::kvfile::{self, Header, KvFile};
+use crate::llama::state::Layout;
+use crate::llama::{FlashAttn, Model, Session, SessionParams};
+use crate::prompt::{self, PromptText};
 use crate::report::{peak_rss_bytes, Report};
 
 #[derive(Debug, Clone)]
@@ -46,12 +48,21 @@ impl QaOptions {
 pub struct DocumentSession<'m> {
     pub session: Session<'m>,
     text: PromptText,
-    prompt: PromptTokens,
+    n_prefix: usize,
+    n_doc: usize,
+    /// sha256 of the document's tokens (what a cache file records).
+    doc_sha256: String,
     opts: QaOptions,
     /// Position after the document: where each question's tail starts.
     doc_end: i32,
     stats: CompressStats,
     t_load_ms: f64,
+    /// The document's sequence state, restored before every question after the first, when the
+    /// session was saved to or opened from a cache file: each question then starts from exactly
+    /// what the file holds (a window cache that slid during an answer included).
+    image: Option<Vec<u8>>,
+    /// A question was decoded since the document was loaded or restored.
+    asked: bool,
 }
 
 /// One answer and its measurements.
@@ -63,6 +74,8 @@ pub struct Answer {
     pub t_decode_ms: f64,
     /// Logits of the first generated token.
     pub first_logits: Vec<f32>,
+    /// Tokens of the question turn.
+    pub n_tail: usize,
 }
 
 /// The turn that asks the model to reproduce the document, before the scoring copy.
@@ -75,10 +88,15 @@ pub fn default_chunk(budget: usize) -> usize {
 
 impl<'m> DocumentSession<'m> {
     /// Tokenizes, sizes the context and prefills the document (compressing when asked).
-    /// `question` is used for sizing and, with `query_aware`, for scoring.
-    pub fn load(model: &'m Model, document: &str, question: &str, opts: &QaOptions) -> Result<DocumentSession<'m>> {
+    /// `questions` size the context (the longest counts) and, with `query_aware`, the one
+    /// question scores the cache.
+    pub fn load(model: &'m Model, document: &str, questions: &[&str], opts: &QaOptions) -> Result<DocumentSession<'m>> {
         opts.check()?;
+        if opts.query_aware && questions.len() != 1 {
+            return Err(Error::Usage("--kv-query-aware compresses the document for one question: ask exactly one".into()));
+        }
         let text = prompt::template(&model.inner);
+        let question = longest_tail(&text, model, questions).1;
         let prompt = text.tokenize(&model.inner, document, question)?;
         let n_doc = prompt.prefix.len() + prompt.document.len();
         let n_prompt = prompt.len();
@@ -115,7 +133,14 @@ impl<'m> DocumentSession<'m> {
                     // context; but llama.cpp caps the batch at the context, and the passes decode
                     // in the ubatches stock would (same arithmetic, and fast).
                     Prefill::Layers => (held + prompt.tail.len() + opts.n_predict).max(opts.session.n_ubatch.min(opts.session.n_batch)),
-                    _ => (held + c.chunk + (intro + c.chunk).max(q)).max(held + prompt.tail.len() + opts.n_predict),
+                    _ => {
+                        let pass = (prompt.prefix.len() + c.chunk).max(intro + c.chunk).max(q);
+                        // Window layers hold a whole window beside each decode (llama.cpp sizes
+                        // their cache from the context): a context sized for a small budget
+                        // left no cell for a chunk once the document outgrew the window.
+                        let window = info.n_swa.map_or(0, |w| w + pass);
+                        (held + c.chunk + (intro + c.chunk).max(q)).max(held + prompt.tail.len() + opts.n_predict).max(window)
+                    }
                 }
             }
         };
@@ -152,22 +177,101 @@ impl<'m> DocumentSession<'m> {
             }
         };
         let t_load_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let doc_ids: Vec<i32> = prompt.document.iter().map(|t| t.0).collect();
         Ok(DocumentSession {
             session,
             text,
-            prompt,
+            n_prefix: prompt.prefix.len(),
+            n_doc: prompt.document.len(),
+            doc_sha256: kvfile::tokens_sha256(&doc_ids),
             opts: QaOptions { compress, ..opts.clone() },
             doc_end: n_doc as i32,
             stats,
             t_load_ms,
+            image: None,
+            asked: false,
         })
+    }
+
+    /// Opens a cache file written by [`DocumentSession::save`]: checks it against this model and
+    /// these options, then restores it into a fresh context sized for `questions`. Nothing reaches
+    /// llama.cpp before the checks pass.
+    pub fn open(model: &'m Model, path: &std::path::Path, file: KvFile, questions: &[&str], opts: &QaOptions) -> Result<DocumentSession<'m>> {
+        let t0 = Instant::now();
+        let KvFile { header, state } = file;
+        let p = &opts.session;
+        header.check(&model.identity()?, p.type_k, p.type_v, p.flash_attn).map_err(|reason| Error::KvFile { path: path.to_path_buf(), reason })?;
+        let opts = QaOptions {
+            compress: header.compress.clone(),
+            // The file's attention path, which `check` allowed: its V layout needs it.
+            session: SessionParams { flash_attn: if header.flash_attn { FlashAttn::On } else { FlashAttn::Off }, ..opts.session.clone() },
+            ..opts.clone()
+        };
+        let doc_end = (header.prefix_tokens + header.doc_tokens) as i32;
+        // The file's timings and memory peak describe the run that wrote it, not this one.
+        let stats = CompressStats { t_prefill_ms: 0.0, t_score_ms: 0.0, t_compress_ms: 0.0, alloc_cells_peak: 0, ..header.stats };
+        let session = restored(model, &opts, &stats, &header.template, doc_end, questions, &state)?;
+        Ok(DocumentSession {
+            session,
+            text: header.template,
+            n_prefix: header.prefix_tokens,
+            n_doc: header.doc_tokens,
+            doc_sha256: header.doc_sha256,
+            doc_end,
+            stats,
+            opts,
+            t_load_ms: t0.elapsed().as_secs_f64() * 1e3,
+            image: Some(state),
+            asked: false,
+        })
+    }
+
+    /// Writes the document's cache to `path` (atomically), then goes on from the file's image in
+    /// a fresh context, exactly as a later [`DocumentSession::open`] of the file does, so that
+    /// this run's answers are the ones the file gives.
+    pub fn save(mut self, model: &'m Model, path: &std::path::Path, questions: &[&str]) -> Result<DocumentSession<'m>> {
+        let state = self.session.state_bytes()?;
+        let n_blocks = if model.info.n_swa.is_some() { 2 } else { 1 };
+        let layout = Layout::parse(&state, n_blocks)?;
+        let cache = &layout.caches[0];
+        let data = cache.data.as_ref().ok_or_else(|| Error::StateFormat("the document's cache is empty".into()))?;
+        if self.stats.layer_cells.is_empty() {
+            // A whole cache: every layer of the block holds every cell.
+            self.stats.layer_cells = vec![cache.n_cells(); data.layers.len()];
+        }
+        let p = &self.opts.session;
+        let header = Header {
+            model: model.identity()?,
+            type_k: p.type_k.name().into(),
+            type_v: p.type_v.name().into(),
+            flash_attn: !data.v_trans,
+            compress: self.opts.compress.clone(),
+            template: self.text.clone(),
+            prefix_tokens: self.n_prefix,
+            doc_tokens: self.n_doc,
+            doc_sha256: self.doc_sha256.clone(),
+            stats: self.stats.clone(),
+            positions: cache.positions.clone(),
+            n_blocks,
+        };
+        kvfile::write_atomic(path, &kvfile::encode(&header, &state))?;
+        self.opts.session.flash_attn = if header.flash_attn { FlashAttn::On } else { FlashAttn::Off };
+        // The old context goes before the new one is made: one holds memory at a time.
+        drop(self.session);
+        self.session = restored(model, &self.opts, &self.stats, &self.text, self.doc_end, questions, &state)?;
+        self.image = Some(state);
+        self.asked = false;
+        Ok(self)
     }
 
     /// Answers `question` from the document; earlier questions and answers are forgotten.
     pub fn ask(&mut self, model: &Model, question: &str, on_text: &mut dyn FnMut(&str)) -> Result<Answer> {
-        if self.session.pos_max() >= self.doc_end {
-            self.session.truncate(self.doc_end)?;
+        match &self.image {
+            Some(image) if self.asked => self.session.write_state(image)?,
+            _ if self.session.pos_max() >= self.doc_end => self.session.truncate(self.doc_end)?,
+            _ => {}
         }
+        self.asked = true;
         let tail = self.text.tail_tokens(&model.inner, question);
         if self.stats.cells_kept + tail.len() + 1 > self.session.n_ctx() {
             return Err(Error::ContextTooLong { tokens: self.stats.cells_kept + tail.len(), n_ctx: self.session.n_ctx(), hint: " (question too long)" });
@@ -185,7 +289,7 @@ impl<'m> DocumentSession<'m> {
         let t0 = Instant::now();
         let (text, n_tokens) = self.session.generate(&mut sampler, self.doc_end + tail.len() as i32, self.opts.n_predict.min(room), on_text)?;
         let t_decode_ms = t0.elapsed().as_secs_f64() * 1e3;
-        Ok(Answer { text, n_tokens, t_tail_ms, t_decode_ms, first_logits })
+        Ok(Answer { text, n_tokens, t_tail_ms, t_decode_ms, first_logits, n_tail: tail.len() })
     }
 
     pub fn stats(&self) -> &CompressStats {
@@ -196,7 +300,7 @@ impl<'m> DocumentSession<'m> {
     pub fn report(&self, model: &Model, answer: &Answer) -> Report {
         let p = &self.opts.session;
         let info = &model.info;
-        let tail = self.prompt.tail.len();
+        let tail = answer.n_tail;
         let s = &self.stats;
         let n_ctx = self.session.n_ctx();
         // Global layers hold the (compressed) document and the question; window layers hold the
@@ -221,8 +325,8 @@ impl<'m> DocumentSession<'m> {
         Report {
             answer: answer.text.trim().to_string(),
             model: model.path.file_name().map_or_else(|| model.info.name.clone(), |f| f.to_string_lossy().into_owned()),
-            doc_tokens: self.prompt.document.len(),
-            prompt_tokens: self.prompt.len(),
+            doc_tokens: self.n_doc,
+            prompt_tokens: self.n_prefix + self.n_doc + tail,
             kv_compose: self.opts.compress.as_ref().map(|c| c.ratio),
             kv_method: self.opts.compress.as_ref().map(|c| c.method),
             kv_type_k: p.type_k.name().to_string(),
@@ -254,4 +358,40 @@ impl<'m> DocumentSession<'m> {
             .map(str::to_string),
         }
     }
+}
+
+/// Tokens of the longest question turn among `questions`, and that question.
+fn longest_tail<'q>(text: &PromptText, model: &Model, questions: &[&'q str]) -> (usize, &'q str) {
+    questions.iter().map(|q| (text.tail_tokens(&model.inner, q).len(), *q)).max_by_key(|&(n, _)| n).unwrap_or((0, ""))
+}
+
+/// A fresh context holding the document's `image`, sized for `questions`: the compressed layers
+/// keep their own cell counts when the state counts rows per layer (per-layer KV sizes), else
+/// llama.cpp's stock layout. `save` and `open` both go through here, so their answers agree.
+fn restored<'m>(model: &'m Model, opts: &QaOptions, stats: &CompressStats, text: &PromptText, doc_end: i32, questions: &[&str], image: &[u8]) -> Result<Session<'m>> {
+    let info = &model.info;
+    let layout = Layout::parse(image, if info.n_swa.is_some() { 2 } else { 1 })?;
+    let per_layer = layout.caches[0].data.as_ref().is_some_and(|d| d.rows_counted);
+    // Cells one cache holds of the document: the compressed one's, or the window's.
+    let held = stats.cells_kept.max(layout.caches.get(1).map_or(0, |c| c.n_cells()));
+    let tail = longest_tail(text, model, questions).0;
+    let p = &opts.session;
+    let need = (held + tail + opts.n_predict).max(p.n_ubatch.min(p.n_batch));
+    let n_ctx = opts.n_ctx.unwrap_or(need.min(info.n_ctx_train));
+    if held + tail >= n_ctx {
+        return Err(Error::ContextTooLong { tokens: held + tail, n_ctx, hint: " (the cached document and the question; raise -c)" });
+    }
+    let mut session = Session::new(model, &SessionParams { n_ctx, probe: false, ..p.clone() })?;
+    if per_layer {
+        let mut n_comp = vec![0; info.n_layer];
+        for (&l, &n) in stats.compressed_layers.iter().zip(&stats.layer_cells) {
+            n_comp[l] = n;
+        }
+        session.set_layer_cells(n_ctx - stats.cells_kept, &n_comp)?;
+    }
+    session.write_state(image)?;
+    if session.pos_max() != doc_end - 1 {
+        return Err(Error::Llama(format!("the restored cache ends at position {}, expected {}", session.pos_max(), doc_end - 1)));
+    }
+    Ok(session)
 }

@@ -128,7 +128,7 @@ fn ratio_one_matches_stock(model: &Model, chars: usize, how: fn(QaOptions) -> Qa
         for ratio in [None, Some(1.0)] {
             let mut opts = how(qa_options(fa, k, v, ratio));
             opts.n_ctx = Some(4096);
-            let mut ds = DocumentSession::load(model, doc_prefix(chars), LONG_QUESTION, &opts).unwrap();
+            let mut ds = DocumentSession::load(model, doc_prefix(chars), &[LONG_QUESTION], &opts).unwrap();
             if ratio.is_some() {
                 assert!(ds.stats().steps >= 1, "the cache was rewritten");
             }
@@ -168,7 +168,7 @@ fn exact_rows(model: &Model, chars: usize, budget_mode: BudgetMode, how: fn(QaOp
     for (fa, k, v) in CACHES {
         let mut opts = how(qa_options(fa, k, v, Some(0.25)));
         opts.compress.as_mut().unwrap().budget_mode = budget_mode;
-        let mut ds = DocumentSession::load(model, doc_prefix(chars), LONG_QUESTION, &opts).unwrap();
+        let mut ds = DocumentSession::load(model, doc_prefix(chars), &[LONG_QUESTION], &opts).unwrap();
         let stats = ds.stats().clone();
         let budget = (0.25 * p.doc.len() as f64).ceil() as usize;
         assert_eq!(stats.steps, 1);
@@ -275,7 +275,7 @@ fn global_budgets_attend_like_the_masked_allocation() {
         for mode in [BudgetMode::GlobalMasked, BudgetMode::Global] {
             let mut opts = one_step(qa_options(FlashAttn::Off, k, v, Some(0.25)));
             opts.compress.as_mut().unwrap().budget_mode = mode;
-            let mut ds = DocumentSession::load(model, doc_prefix(2500), LONG_QUESTION, &opts).unwrap();
+            let mut ds = DocumentSession::load(model, doc_prefix(2500), &[LONG_QUESTION], &opts).unwrap();
             answers.push((ds.stats().layer_budgets_global.clone(), ds.ask(model, LONG_QUESTION, &mut |_| {}).unwrap()));
         }
         let ((masked_budgets, masked), (budgets, ours)) = (&answers[0], &answers[1]);
@@ -298,7 +298,7 @@ fn continues_after_compression(model: &Model, prefill: Prefill, caches: &[(Flash
         let mut opts = qa_options(fa, k, v, Some(0.5));
         opts.n_predict = 32;
         opts.compress.as_mut().unwrap().prefill = prefill;
-        let mut ds = DocumentSession::load(model, doc_window(5500, 11_000), LONG_QUESTION, &opts).unwrap();
+        let mut ds = DocumentSession::load(model, doc_window(5500, 11_000), &[LONG_QUESTION], &opts).unwrap();
         match prefill {
             Prefill::Chunks => assert!(ds.stats().steps > 1, "streaming compression ran several steps"),
             _ => assert_eq!(ds.stats().steps, 1, "layer by layer: one compression"),

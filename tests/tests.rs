@@ -6,4 +6,5 @@ mod callback;
 mod cli;
 mod compression;
 mod datasets;
+mod kvfile;
 mod needle;

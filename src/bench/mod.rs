@@ -161,7 +161,7 @@ pub fn run(model: &Model, plan: &Plan, cases: &[Case], base: &QaOptions, stock: 
                 c
             });
             reset_peak_rss();
-            let mut ds = DocumentSession::load(model, &case.document, &case.question, &opts)?;
+            let mut ds = DocumentSession::load(model, &case.document, &[&case.question], &opts)?;
             let answer = ds.ask(model, &case.question, &mut |_| {})?;
             let report = ds.report(model, &answer);
             drop(ds);

@@ -1,7 +1,7 @@
 //! From per-query-head attention maxima to one score per (KV head, cell).
 
 /// How the query heads of a GQA group are combined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Aggregation {
     #[default]
@@ -9,7 +9,7 @@ pub enum Aggregation {
     Max,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ScoreOptions {
     /// Combination of the query heads of a GQA group (reference: mean).
     pub group: Aggregation,

@@ -235,6 +235,24 @@ pub fn gguf_check(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Bytes at the start of a GGUF file that hold its header, metadata and tensor table (the part
+/// that names the model and lays out its tensors, without the weights).
+pub fn gguf_meta_size(path: &Path) -> Result<u64> {
+    let invalid = |reason: &str| Error::ModelInvalid { path: path.to_path_buf(), reason: reason.into() };
+    let cpath = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| invalid("path contains a NUL byte"))?;
+    // SAFETY: as in `gguf_check`: metadata only, null on error, freed before returning.
+    unsafe {
+        let params = sys::gguf_init_params { no_alloc: true, ctx: std::ptr::null_mut() };
+        let ctx = sys::gguf_init_from_file(cpath.as_ptr(), params);
+        if ctx.is_null() {
+            return Err(invalid("corrupt or truncated GGUF metadata"));
+        }
+        let n = sys::gguf_get_meta_size(ctx) as u64;
+        sys::gguf_free(ctx);
+        Ok(n)
+    }
+}
+
 /// The raw bytes of sequence `seq_id`'s state (`llama_state_seq_get_data`).
 pub fn state_seq_read(ctx: &LlamaContext<'_>, seq_id: i32) -> Result<Vec<u8>> {
     let flags = LlamaStateSeqFlags::empty();

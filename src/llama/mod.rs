@@ -8,5 +8,5 @@ pub mod model;
 pub mod session;
 pub mod state;
 
-pub use model::{Model, ModelInfo};
+pub use model::{Model, ModelIdentity, ModelInfo};
 pub use session::{FlashAttn, KvType, LayerInput, Session, SessionParams};

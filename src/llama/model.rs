@@ -84,6 +84,23 @@ fn swa_layers(arch: &str, n_layer: usize, pattern_meta: Option<usize>) -> Option
     Some((0..n_layer).map(|il| period == 0 || il % period < period - 1).collect())
 }
 
+/// What makes a compressed cache belong to a model: its shapes, and a hash of the GGUF's header,
+/// metadata and tensor table (the same file gives the same hash; a re-quantized or other model
+/// does not, even under the same name).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ModelIdentity {
+    pub arch: String,
+    pub name: String,
+    pub n_layer: usize,
+    pub n_embd: usize,
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    pub head_dim_k: usize,
+    pub head_dim_v: usize,
+    pub n_swa: Option<usize>,
+    pub gguf_sha256: String,
+}
+
 #[derive(Debug)]
 pub struct Model {
     pub inner: LlamaModel,
@@ -129,6 +146,32 @@ impl Model {
             name,
         };
         Ok(Model { inner, info, path: path.to_path_buf() })
+    }
+}
+
+impl Model {
+    /// The model's identity, hashing the GGUF's first megabytes (its metadata and tensor table).
+    pub fn identity(&self) -> Result<ModelIdentity> {
+        use sha2::{Digest, Sha256};
+        use std::io::Read;
+        let n = ffi::gguf_meta_size(&self.path)?;
+        let mut meta = Vec::new();
+        std::fs::File::open(&self.path)
+            .and_then(|f| f.take(n).read_to_end(&mut meta))
+            .map_err(Error::io(format!("reading {}", self.path.display())))?;
+        let i = &self.info;
+        Ok(ModelIdentity {
+            arch: i.arch.clone(),
+            name: i.name.clone(),
+            n_layer: i.n_layer,
+            n_embd: i.n_embd,
+            n_head: i.n_head,
+            n_head_kv: i.n_head_kv,
+            head_dim_k: i.head_dim_k,
+            head_dim_v: i.head_dim_v,
+            n_swa: i.n_swa,
+            gguf_sha256: format!("{:x}", Sha256::digest(&meta)),
+        })
     }
 }
 
