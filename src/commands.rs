@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::cli::{BenchArgs, DemoArgs, FetchArgs, QaArgs, RunArgs};
 use crate::error::{Error, Result};
 use crate::llama::Model;
-use crate::qa::DocumentSession;
+use crate::qa::{DocumentSession, QaOptions};
 use crate::report::Report;
 use crate::bench::datasets::QaSet;
 use crate::bench::tasks::TaskKind;
@@ -52,8 +52,22 @@ pub fn fetch_model(args: &FetchArgs) -> Result<()> {
 /// Answers one question about one document (loaded for it); the answer streams to stdout unless
 /// `--json`.
 fn answer(model: &Model, doc: &str, question: &str, run: &RunArgs, stream: bool) -> Result<Report> {
-    let mut ds = DocumentSession::load(model, doc, &[question], &run.qa_options()?)?;
+    let mut ds = load_document(model, doc, &[question], &run.qa_options()?)?;
     ask(model, &mut ds, question, stream)
+}
+
+/// Loads the document with a progress bar on stderr (phase, units, ETA), cleared when done;
+/// indicatif draws nothing when stderr is not a terminal.
+fn load_document<'m>(model: &'m Model, doc: &str, questions: &[&str], opts: &QaOptions) -> Result<DocumentSession<'m>> {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(indicatif::ProgressStyle::with_template("{msg:>14} [{bar:30}] {pos}/{len}, {elapsed} elapsed, ETA {eta}").expect("valid template").progress_chars("=> "));
+    let loaded = DocumentSession::load_with_progress(model, doc, questions, opts, &mut |phase, done, total| {
+        bar.set_length(total as u64);
+        bar.set_message(phase);
+        bar.set_position(done as u64);
+    });
+    bar.finish_and_clear();
+    loaded
 }
 
 fn ask(model: &Model, ds: &mut DocumentSession<'_>, question: &str, stream: bool) -> Result<Report> {
@@ -91,7 +105,7 @@ pub fn qa(args: &QaArgs) -> Result<()> {
     };
     let model = load_model(run)?;
     let mut ds = match source {
-        Source::Text(doc) => DocumentSession::load(&model, &doc, &questions, &opts)?,
+        Source::Text(doc) => load_document(&model, &doc, &questions, &opts)?,
         Source::Cache(path, file) => DocumentSession::open(&model, path, *file, &questions, &opts)?,
     };
     if let Some(path) = &args.kv_save {

@@ -168,9 +168,13 @@ impl CacheLayout {
     }
 }
 
+/// A long load's progress, `(phase, done, total)`, reported as each unit of work ends: chunks
+/// when streaming, layers (scored, then read) layer by layer, batches for a whole cache.
+pub type Progress<'a> = dyn FnMut(&'static str, usize, usize) + 'a;
+
 /// Prefills `prefix` (kept whole) then `doc`, compressing to `ratio` of the cells as it goes.
 /// Afterwards the cache holds the composite cells, the last at position `prefix + doc - 1`.
-pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOptions) -> Result<CompressStats> {
+pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOptions, progress: &mut Progress<'_>) -> Result<CompressStats> {
     let Inputs { prefix, doc, copy_intro, query } = input;
     let layout = CacheLayout::of(&session.model.info)?;
     let method = opts.method.method();
@@ -185,6 +189,7 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
     let mut slots: Vec<LayerSlots> = layout.layers.iter().map(|_| LayerSlots::new(n_head_kv)).collect();
     let mut pos = 0;
 
+    let n_chunks = doc.len().div_ceil(opts.chunk.max(1));
     for (i, chunk) in doc.chunks(opts.chunk.max(1)).enumerate() {
         // The prefix goes with the first chunk, in one decode as stock llama.cpp would.
         let first;
@@ -268,6 +273,7 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
             stats.steps += 1;
             stats.t_compress_ms += ms(t0);
         }
+        progress("reading chunks", i + 1, n_chunks);
     }
     stats.layer_cells = slots.iter().map(LayerSlots::n_slots).collect();
     // Per layer on average with per-layer sizes (the same total as a uniform budget).
@@ -337,7 +343,7 @@ fn ms(t: Instant) -> f64 {
 /// layer (the global allocation needs them all), the second recomputes each layer's rows and
 /// keeps its selection; the kept rows wait in host memory (the compressed cache's size) until
 /// the cache is laid out for them. Llama architecture only (llama.cpp's layer ranges).
-pub fn prefill_layerwise(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOptions) -> Result<CompressStats> {
+pub fn prefill_layerwise(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOptions, progress: &mut Progress<'_>) -> Result<CompressStats> {
     let Inputs { prefix, doc, copy_intro, query } = input;
     let layout = CacheLayout::of(&session.model.info)?;
     if layout.window || opts.budget_mode == BudgetMode::GlobalMasked {
@@ -384,6 +390,7 @@ pub fn prefill_layerwise(session: &mut Session<'_>, input: Inputs<'_>, opts: &Co
                 absorb(&mut slots[l], &m, n_head_kv, opts);
                 h_query = h;
             }
+            progress("scoring layers", l + 1, 2 * n_layer);
         }
         stats.t_score_ms = ms(t0);
     }
@@ -412,6 +419,8 @@ pub fn prefill_layerwise(session: &mut Session<'_>, input: Inputs<'_>, opts: &Co
         header.get_or_insert((seq.seq_id, data.v_trans, data.n_rot_k, data.n_rot_v));
         kept.push(data.layers.into_iter().nth(l).ok_or_else(|| Error::StateFormat(format!("no layer {l} in the state")))?);
         stats.t_compress_ms += ms(t1);
+        let scored = if method.needs_scores() { n_layer } else { 0 };
+        progress("reading layers", scored + l + 1, scored + n_layer);
     }
     stats.t_prefill_ms = ms(t0) - stats.t_compress_ms;
 

@@ -91,6 +91,11 @@ impl<'m> DocumentSession<'m> {
     /// `questions` size the context (the longest counts) and, with `query_aware`, the one
     /// question scores the cache.
     pub fn load(model: &'m Model, document: &str, questions: &[&str], opts: &QaOptions) -> Result<DocumentSession<'m>> {
+        Self::load_with_progress(model, document, questions, opts, &mut |_, _, _| {})
+    }
+
+    /// [`DocumentSession::load`], reporting the load's progress.
+    pub fn load_with_progress(model: &'m Model, document: &str, questions: &[&str], opts: &QaOptions, progress: &mut compressor::Progress<'_>) -> Result<DocumentSession<'m>> {
         opts.check()?;
         if opts.query_aware && questions.len() != 1 {
             return Err(Error::Usage("--kv-query-aware compresses the document for one question: ask exactly one".into()));
@@ -160,7 +165,12 @@ impl<'m> DocumentSession<'m> {
             None => {
                 let mut doc = prompt.prefix.clone();
                 doc.extend_from_slice(&prompt.document);
-                session.decode(&doc, 0, false)?;
+                // The batches `decode` would make of the whole, one at a time for the progress.
+                let n_batch = session.n_batch();
+                for (i, batch) in doc.chunks(n_batch).enumerate() {
+                    session.decode(batch, (i * n_batch) as i32, false)?;
+                    progress("reading", ((i + 1) * n_batch).min(doc.len()), doc.len());
+                }
                 CompressStats { cells_full: n_doc, cells_kept: n_doc, t_prefill_ms: t0.elapsed().as_secs_f64() * 1e3, ..Default::default() }
             }
             Some(c) => {
@@ -171,8 +181,8 @@ impl<'m> DocumentSession<'m> {
                     query: opts.query_aware.then_some(prompt.tail.as_slice()),
                 };
                 match c.prefill {
-                    Prefill::Layers => compressor::prefill_layerwise(&mut session, input, c)?,
-                    _ => compressor::prefill(&mut session, input, c)?,
+                    Prefill::Layers => compressor::prefill_layerwise(&mut session, input, c, progress)?,
+                    _ => compressor::prefill(&mut session, input, c, progress)?,
                 }
             }
         };

@@ -439,3 +439,32 @@ fn masked_cells_are_as_if_the_cache_did_not_hold_them() {
     assert!(dm < 0.02, "masked cells still moved logits by {dm} of their mean magnitude");
     assert!(du > 5.0 * dm, "the padding does not matter even unmasked ({du} vs {dm}): the test shows nothing");
 }
+
+/// Each way of loading reports its progress in order and ends at its total: batches for a whole
+/// cache, chunks when streaming, every layer scored then read layer by layer.
+#[test]
+fn loading_reports_progress_to_its_end() {
+    let model = smollm2();
+    for (ratio, prefill, last_phase) in [(None, Prefill::Auto, "reading"), (Some(0.5), Prefill::Chunks, "reading chunks"), (Some(0.5), Prefill::Layers, "reading layers")] {
+        let mut opts = qa_options(FlashAttn::Auto, "f16", "f16", ratio);
+        opts.session.n_batch = 64;
+        if let Some(c) = opts.compress.as_mut() {
+            c.prefill = prefill;
+        }
+        let mut seen: Vec<(&str, usize, usize)> = Vec::new();
+        let ds = DocumentSession::load_with_progress(model, doc_prefix(800), &[LONG_QUESTION], &opts, &mut |p, d, t| seen.push((p, d, t))).unwrap();
+        let &(phase, done, total) = seen.last().expect("some progress");
+        assert_eq!((phase, done), (last_phase, total), "{prefill:?}: {seen:?}");
+        assert!(seen.windows(2).all(|w| w[0].1 < w[1].1 && w[0].2 == w[1].2), "{prefill:?}: not increasing: {seen:?}");
+        // One report per unit of work.
+        let units = match prefill {
+            Prefill::Layers => 2 * model.info.n_layer,
+            Prefill::Chunks => total,
+            _ => total.div_ceil(64),
+        };
+        assert!(seen.len() == units && units > 1, "{prefill:?}: {} reports of {units}: {seen:?}", seen.len());
+        if ratio.is_none() {
+            assert_eq!(total, ds.stats().cells_full, "a whole cache counts the prompt's tokens");
+        }
+    }
+}

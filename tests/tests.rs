@@ -8,3 +8,4 @@ mod compression;
 mod datasets;
 mod kvfile;
 mod needle;
+mod window;

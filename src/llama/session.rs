@@ -135,6 +135,11 @@ impl<'m> Session<'m> {
         self.ctx.n_ctx() as usize
     }
 
+    /// Tokens one `decode` call sends to llama.cpp at a time (`-b`, at most the context).
+    pub fn n_batch(&self) -> usize {
+        self.n_batch
+    }
+
     /// Decodes `tokens` at positions `start..`, in batches; logits only for the last token.
     pub fn decode(&mut self, tokens: &[LlamaToken], start: i32, logits_last: bool) -> Result<()> {
         for (i, chunk) in tokens.chunks(self.n_batch).enumerate() {

@@ -1,0 +1,43 @@
+//! Sliding-window models (Gemma 3, 512-token window) compressed at every document length from
+//! one window to a few thousand tokens, through the binary: none fails. Contexts sized for the
+//! budget alone once left the window cache no cell for a chunk (NoKvCacheSlot on 1.3k-1.6k
+//! tokens at 0.25).
+
+use crate::util::{doc_prefix, kvcompose, model_path, stderr, LONG_DOC};
+use kvcompose::fetch;
+
+#[test]
+fn gemma3_compresses_every_length_from_one_window_to_3k_tokens() {
+    let model = model_path(&fetch::GEMMA3).display().to_string();
+    let dir = std::env::temp_dir().join(format!("kvcompose-window-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut tokens = Vec::new();
+    // About 150 tokens apart, the ratios taking turns: budgets from about 70 to 1,500 cells.
+    for (i, chars) in (2_200..=12_500).step_by(640).enumerate() {
+        let ratio = ["0.25", "0.125", "0.5"][i % 3];
+        let doc = dir.join(format!("doc-{chars}.txt"));
+        std::fs::write(&doc, doc_prefix(chars)).unwrap();
+        let out = kvcompose(&["-m", &model, "-f", doc.to_str().unwrap(), "-p", "Who wrote this?", "-n", "4", "--kv-compose", ratio, "--json"]);
+        assert!(out.status.success(), "{chars} characters at {ratio}: {}", stderr(&out));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        tokens.push(report["doc_tokens"].as_u64().unwrap());
+    }
+    assert!(tokens[0] <= 560 && *tokens.last().unwrap() >= 2_800, "lengths covered: {tokens:?}");
+    assert!(tokens.windows(2).all(|w| w[1] - w[0] <= 200), "steps under 200 tokens: {tokens:?}");
+}
+
+#[test]
+fn gemma3_document_beyond_its_context_is_a_clear_error() {
+    let model = model_path(&fetch::GEMMA3).display().to_string();
+    let dir = std::env::temp_dir().join(format!("kvcompose-window-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let doc = dir.join("too-long.txt");
+    std::fs::write(&doc, LONG_DOC.repeat(6)).unwrap();
+    for extra in [&[][..], &["--kv-compose", "0.25"]] {
+        let out = kvcompose(&[&["-m", &model, "-f", doc.to_str().unwrap(), "-p", "q"][..], extra].concat());
+        let err = stderr(&out);
+        assert!(!out.status.success() && !err.contains("panicked"), "{err}");
+        assert!(err.lines().any(|l| l.starts_with("error:") && l.contains("does not fit the context of 32768 tokens")), "{err}");
+        assert!(out.stdout.is_empty());
+    }
+}
