@@ -6,8 +6,9 @@ import json, os, struct
 
 cells, rows = [0, 1, 9], [3, 2]
 header = {
-    "model": {"arch": "llama", "name": "tiny", "n_layer": 2, "n_embd": 64, "n_head": 2, "n_head_kv": 1,
-              "head_dim_k": 32, "head_dim_v": 32, "n_swa": None, "gguf_sha256": "00" * 32},
+    "model": {"arch": "llama", "name": "tiny", "n_layer": 2, "n_embd": 64, "n_head": 2, "n_head_kv": 1, "n_ctx_train": 512,
+              "recurrent": False, "n_swa": None, "swa_layers": [False, False], "head_dim_k": 32, "head_dim_v": 32,
+              "gguf_sha256": "00" * 32},
     "type_k": "f16", "type_v": "f16", "flash_attn": True,
     "compress": {"ratio": 0.25, "method": "kvcompose", "chunk": 64, "prefill": "layers", "scorer": "repeat",
                  "scores": {"group": "mean", "add_head_mean": True, "pool": 0}, "local": False,

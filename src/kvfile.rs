@@ -131,7 +131,7 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<KvFile, String> {
 impl Header {
     /// The header describes this state: its caches, cells, positions, layers, types and rows.
     fn agrees_with(&self, state: &[u8]) -> std::result::Result<(), String> {
-        let m = &self.model;
+        let m = &self.model.info;
         if !(1..=2).contains(&self.n_blocks) || (self.n_blocks == 2) != m.n_swa.is_some() {
             return Err(format!("{} KV caches for a model {} sliding-window layers", self.n_blocks, if m.n_swa.is_some() { "with" } else { "without" }));
         }
@@ -175,7 +175,7 @@ impl Header {
     /// attention path. Names the first difference.
     pub fn check(&self, model: &ModelIdentity, type_k: KvType, type_v: KvType, flash_attn: FlashAttn) -> std::result::Result<(), String> {
         if let Some(d) = first_difference(&self.model, model) {
-            return Err(format!("it was made from another model ({d}; file: {}, this run: {})", self.model.name, model.name));
+            return Err(format!("it was made from another model ({d}; file: {}, this run: {})", self.model.info.name, model.info.name));
         }
         for (what, flag, file, run) in [("K", "-ctk", &self.type_k, type_k), ("V", "-ctv", &self.type_v, type_v)] {
             if !file.eq_ignore_ascii_case(run.name()) {
@@ -232,21 +232,25 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 pub(crate) mod tests {
     use super::*;
     use crate::llama::state::{CacheData, CacheState, LayerKv, SeqState};
+    use crate::llama::ModelInfo;
     use proptest::prelude::*;
 
     pub(crate) fn identity() -> ModelIdentity {
-        ModelIdentity {
+        let info = ModelInfo {
             arch: "llama".into(),
             name: "tiny".into(),
             n_layer: 2,
             n_embd: 64,
             n_head: 2,
             n_head_kv: 1,
+            n_ctx_train: 512,
+            recurrent: false,
+            n_swa: None,
+            swa_layers: Some(vec![false; 2]),
             head_dim_k: 32,
             head_dim_v: 32,
-            n_swa: None,
-            gguf_sha256: "00".repeat(32),
-        }
+        };
+        ModelIdentity { info, gguf_sha256: "00".repeat(32) }
     }
 
     /// A small file: 2 layers of f16 K and V (32 x 2 bytes per row), `cells` cells at 0.. with
@@ -352,7 +356,7 @@ pub(crate) mod tests {
         other.gguf_sha256 = "11".repeat(32);
         assert!(h.check(&other, f16, f16, FlashAttn::Auto).unwrap_err().contains("another model (gguf_sha256"));
         other = identity();
-        other.n_layer = 30;
+        other.info.n_layer = 30;
         assert!(h.check(&other, f16, f16, FlashAttn::On).unwrap_err().contains("n_layer 2 vs 30"));
         let q8 = KvType::parse("q8_0").unwrap();
         assert!(h.check(&identity(), f16, q8, FlashAttn::On).unwrap_err().contains("f16 V cache, this run asks for q8_0 (-ctv f16"));

@@ -25,7 +25,7 @@ pub fn backend(verbose: bool) -> &'static LlamaBackend {
     })
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ModelInfo {
     pub arch: String,
     pub name: String,
@@ -89,15 +89,8 @@ fn swa_layers(arch: &str, n_layer: usize, pattern_meta: Option<usize>) -> Option
 /// does not, even under the same name).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ModelIdentity {
-    pub arch: String,
-    pub name: String,
-    pub n_layer: usize,
-    pub n_embd: usize,
-    pub n_head: usize,
-    pub n_head_kv: usize,
-    pub head_dim_k: usize,
-    pub head_dim_v: usize,
-    pub n_swa: Option<usize>,
+    #[serde(flatten)]
+    pub info: ModelInfo,
     pub gguf_sha256: String,
 }
 
@@ -159,17 +152,8 @@ impl Model {
         std::fs::File::open(&self.path)
             .and_then(|f| f.take(n).read_to_end(&mut meta))
             .map_err(Error::io(format!("reading {}", self.path.display())))?;
-        let i = &self.info;
         Ok(ModelIdentity {
-            arch: i.arch.clone(),
-            name: i.name.clone(),
-            n_layer: i.n_layer,
-            n_embd: i.n_embd,
-            n_head: i.n_head,
-            n_head_kv: i.n_head_kv,
-            head_dim_k: i.head_dim_k,
-            head_dim_v: i.head_dim_v,
-            n_swa: i.n_swa,
+            info: self.info.clone(),
             gguf_sha256: format!("{:x}", Sha256::digest(&meta)),
         })
     }
