@@ -164,7 +164,7 @@ impl CacheLayout {
         })?;
         // iSWA state: [global layers' cache][window layers' cache].
         let window = info.n_swa.is_some();
-        Ok(CacheLayout { layers, n_blocks: if window { 2 } else { 1 }, block: 0, window })
+        Ok(CacheLayout { layers, n_blocks: info.n_kv_caches(), block: 0, window })
     }
 }
 

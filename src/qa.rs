@@ -219,7 +219,7 @@ impl<'m> DocumentSession<'m> {
         let opts = QaOptions {
             compress: header.compress.clone(),
             // The file's attention path, which `check` allowed: its V layout needs it.
-            session: SessionParams { flash_attn: if header.flash_attn { FlashAttn::On } else { FlashAttn::Off }, ..opts.session.clone() },
+            session: SessionParams { flash_attn: FlashAttn::from_on(header.flash_attn), ..opts.session.clone() },
             ..opts.clone()
         };
         let doc_end = (header.prefix_tokens + header.doc_tokens) as i32;
@@ -246,7 +246,7 @@ impl<'m> DocumentSession<'m> {
     /// this run's answers are the ones the file gives.
     pub fn save(mut self, model: &'m Model, path: &std::path::Path, questions: &[&str]) -> Result<DocumentSession<'m>> {
         let state = self.session.state_bytes()?;
-        let n_blocks = if model.info.n_swa.is_some() { 2 } else { 1 };
+        let n_blocks = model.info.n_kv_caches();
         let layout = Layout::parse(&state, n_blocks)?;
         let cache = &layout.caches[0];
         let data = cache.data.as_ref().ok_or_else(|| Error::StateFormat("the document's cache is empty".into()))?;
@@ -270,7 +270,7 @@ impl<'m> DocumentSession<'m> {
             n_blocks,
         };
         kvfile::write_atomic(path, &kvfile::encode(&header, &state))?;
-        self.opts.session.flash_attn = if header.flash_attn { FlashAttn::On } else { FlashAttn::Off };
+        self.opts.session.flash_attn = FlashAttn::from_on(header.flash_attn);
         // The old context goes before the new one is made: one holds memory at a time.
         drop(self.session);
         self.session = restored(model, &self.opts, &self.stats, &self.text, self.doc_end, questions, &state)?;
@@ -385,7 +385,7 @@ fn longest_tail<'q>(text: &PromptText, model: &Model, questions: &[&'q str]) -> 
 /// llama.cpp's stock layout. `save` and `open` both go through here, so their answers agree.
 fn restored<'m>(model: &'m Model, opts: &QaOptions, stats: &CompressStats, text: &PromptText, doc_end: i32, questions: &[&str], image: &[u8]) -> Result<Session<'m>> {
     let info = &model.info;
-    let layout = Layout::parse(image, if info.n_swa.is_some() { 2 } else { 1 })?;
+    let layout = Layout::parse(image, info.n_kv_caches())?;
     let per_layer = layout.caches[0].data.as_ref().is_some_and(|d| d.rows_counted);
     // Cells one cache holds of the document: the compressed one's, or the window's.
     let held = stats.cells_kept.max(layout.caches.get(1).map_or(0, |c| c.n_cells()));

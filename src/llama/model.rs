@@ -54,6 +54,15 @@ impl ModelInfo {
         k + v
     }
 
+    /// KV caches in a sequence state: the window cache follows the global one on iSWA models.
+    pub fn n_kv_caches(&self) -> usize {
+        if self.n_swa.is_some() {
+            2
+        } else {
+            1
+        }
+    }
+
     /// Layers with full (global) attention: the whole cache, the one KVCompose compresses.
     pub fn global_layers(&self) -> Option<Vec<usize>> {
         let swa = self.swa_layers.as_ref()?;

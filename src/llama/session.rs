@@ -25,6 +25,17 @@ pub enum FlashAttn {
     Off,
 }
 
+impl FlashAttn {
+    /// Flash attention on or off, as a cache file records it.
+    pub fn from_on(on: bool) -> FlashAttn {
+        if on {
+            FlashAttn::On
+        } else {
+            FlashAttn::Off
+        }
+    }
+}
+
 /// A KV cache element type, by its llama.cpp name (`-ctk`/`-ctv`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KvType(pub KvCacheType);
