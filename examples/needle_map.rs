@@ -31,7 +31,8 @@ fn main() -> kvcompose::Result<()> {
 
     // The needle's document tokens, found through their pieces.
     let tokens = prompt::template(&model.inner).tokenize(&model.inner, &doc, question)?;
-    let pieces: Vec<String> = tokens.document.iter().map(|&t| String::from_utf8_lossy(&model.inner.vocab().token_to_piece(t, false, None)).into_owned()).collect();
+    let pieces: Vec<String> =
+        tokens.document.iter().map(|&t| String::from_utf8_lossy(&model.inner.vocab().token_to_piece(t, false, None)).into_owned()).collect();
     let at = pieces.concat().find(&args.needle).unwrap_or_else(|| panic!("{:?} is not in the document's tokens", args.needle));
     let (mut start, mut span) = (0, Vec::new());
     for (i, p) in pieces.iter().enumerate() {

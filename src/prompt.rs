@@ -43,20 +43,10 @@ pub fn template(model: &LlamaModel) -> PromptText {
     });
     if let Some((prefix, rest)) = rendered.as_deref().and_then(|r| r.split_once(DOC_MARK)) {
         if let Some((mid, end)) = rest.split_once(QUESTION_MARK) {
-            return PromptText {
-                prefix: prefix.to_string(),
-                tail_before_question: mid.to_string(),
-                tail_after_question: end.to_string(),
-                templated: true,
-            };
+            return PromptText { prefix: prefix.to_string(), tail_before_question: mid.to_string(), tail_after_question: end.to_string(), templated: true };
         }
     }
-    PromptText {
-        prefix: "Document:\n".into(),
-        tail_before_question: "\n\nQuestion: ".into(),
-        tail_after_question: "\nAnswer:".into(),
-        templated: false,
-    }
+    PromptText { prefix: "Document:\n".into(), tail_before_question: "\n\nQuestion: ".into(), tail_after_question: "\nAnswer:".into(), templated: false }
 }
 
 impl PromptText {

@@ -5,9 +5,11 @@ use std::time::Instant;
 
 use llama_cpp_2::sampling::LlamaSampler;
 
-use crate::compressor::{self, BudgetMode, CompressOptions, CompressStats, Inputs, Prefill, Scorer};
+use crate::compress::MethodName;
+use crate::compressor::{self, BudgetMode, CompressOptions, CompressStats, Inputs, Prefill, ScoredDocument, Scorer, ScoringCopy};
 use crate::error::{Error, Result};
 use crate::kvfile::{self, Header, KvFile};
+use crate::llama::callback::LiveSlots;
 use crate::llama::state::Layout;
 use crate::llama::{FlashAttn, Model, Session, SessionParams};
 use crate::prompt::{self, PromptText};
@@ -80,6 +82,10 @@ pub struct Answer {
 
 /// The turn that asks the model to reproduce the document, before the scoring copy.
 pub const REPEAT_REQUEST: &str = "Repeat the previous context exactly.";
+/// KVzip's turn before the copy of a later chunk, which the previous chunk's last tokens follow.
+pub const REPEAT_PART_REQUEST: &str = "Repeat the part of the previous context exactly, starting with";
+/// KVzip's scoring chunk, in document tokens.
+pub const KVZIP_CHUNK: usize = 2048;
 
 /// Chunk size that keeps the cache within budget + chunk: an eighth of the budget, 64..=512.
 pub fn default_chunk(budget: usize) -> usize {
@@ -95,8 +101,17 @@ impl<'m> DocumentSession<'m> {
     }
 
     /// [`DocumentSession::load`], reporting the load's progress.
-    pub fn load_with_progress(model: &'m Model, document: &str, questions: &[&str], opts: &QaOptions, progress: &mut compressor::Progress<'_>) -> Result<DocumentSession<'m>> {
+    pub fn load_with_progress(
+        model: &'m Model,
+        document: &str,
+        questions: &[&str],
+        opts: &QaOptions,
+        progress: &mut compressor::Progress<'_>,
+    ) -> Result<DocumentSession<'m>> {
         opts.check()?;
+        if opts.compress.as_ref().is_some_and(|c| c.scorer == Scorer::Kvzip || c.budget_mode == BudgetMode::Heads || c.method == MethodName::Kvzip) {
+            return Err(Error::Usage("KVzip's scorer and per-head budgets work on scored documents, in the benchmark (bench --scores DIR)".into()));
+        }
         if opts.query_aware && questions.len() != 1 {
             return Err(Error::Usage("--kv-query-aware compresses the document for one question: ask exactly one".into()));
         }
@@ -204,6 +219,73 @@ impl<'m> DocumentSession<'m> {
             stats,
             t_load_ms,
             image,
+            asked: false,
+        })
+    }
+
+    /// Reads `document` whole and scores every cell once, for [`DocumentSession::from_scored`]:
+    /// the benchmark's way to try many compressions of one document without reading it again.
+    /// `opts.compress` gives the scorer; its ratio, method and budgets do not matter here.
+    pub fn score(model: &Model, document: &str, opts: &QaOptions) -> Result<ScoredDocument> {
+        let text = prompt::template(&model.inner);
+        let prompt = text.tokenize(&model.inner, document, "")?;
+        let n = prompt.document.len();
+        let scorer = opts.compress.as_ref().map_or(Scorer::Repeat, |c| c.scorer);
+        let whole = |intro: Vec<_>| vec![ScoringCopy { intro, doc: 0..n, local: false }];
+        let copies = match scorer {
+            Scorer::Repeat => whole(text.tail_tokens(&model.inner, REPEAT_REQUEST)),
+            Scorer::Refeed => whole(Vec::new()),
+            Scorer::Kvzip => (0..n)
+                .step_by(KVZIP_CHUNK)
+                .map(|at| {
+                    let intro = match at {
+                        0 => text.tail_tokens(&model.inner, REPEAT_REQUEST),
+                        _ => [text.tail_tokens(&model.inner, REPEAT_PART_REQUEST), prompt.document[at - compressor::LEAD_IN.min(at)..at].to_vec()].concat(),
+                    };
+                    ScoringCopy { intro, doc: at..(at + KVZIP_CHUNK).min(n), local: true }
+                })
+                .collect(),
+        };
+        let longest = copies.iter().map(|c| c.intro.len() + c.doc.len()).max().unwrap_or(0);
+        let n_ctx = prompt.prefix.len() + n + longest + 1;
+        if n_ctx > model.info.n_ctx_train {
+            return Err(Error::ContextTooLong { tokens: n_ctx, n_ctx: model.info.n_ctx_train, hint: " (the document and its scoring copy)" });
+        }
+        let mut session = Session::new(model, &SessionParams { n_ctx, probe: true, ..opts.session.clone() })?;
+        compressor::prefill_scored(&mut session, &prompt.prefix, &prompt.document, &copies, &mut |_, _, _| {})
+    }
+
+    /// A scored document in a fresh context sized for `questions`: compressed on the host with
+    /// `opts.compress` (no decode), or its whole cache without it.
+    pub fn from_scored(model: &'m Model, document: &str, doc: &ScoredDocument, questions: &[&str], opts: &QaOptions) -> Result<DocumentSession<'m>> {
+        opts.check()?;
+        let t0 = Instant::now();
+        let text = prompt::template(&model.inner);
+        let prompt = text.tokenize(&model.inner, document, "")?;
+        if prompt.prefix.len() != doc.n_prefix {
+            return Err(Error::Usage("the scored document was read with another prompt template".into()));
+        }
+        let n_total = prompt.prefix.len() + prompt.document.len();
+        let (state, stats) = match &opts.compress {
+            Some(c) => compressor::compress_scored(&model.info, doc, c)?,
+            None => (doc.state.clone(), CompressStats { cells_full: n_total, cells_kept: n_total, t_prefill_ms: doc.t_prefill_ms, ..Default::default() }),
+        };
+        if stats.cells_full != n_total {
+            return Err(Error::Usage(format!("the scored document holds {} cells, this document {n_total}", stats.cells_full)));
+        }
+        let session = restored(model, opts, &stats, &text, n_total as i32, questions, &state)?;
+        let doc_ids: Vec<i32> = prompt.document.iter().map(|t| t.0).collect();
+        Ok(DocumentSession {
+            session,
+            text,
+            n_prefix: prompt.prefix.len(),
+            n_doc: prompt.document.len(),
+            doc_sha256: kvfile::tokens_sha256(&doc_ids),
+            opts: opts.clone(),
+            doc_end: n_total as i32,
+            t_load_ms: stats.t_prefill_ms + stats.t_score_ms + t0.elapsed().as_secs_f64() * 1e3,
+            stats,
+            image: Some(state),
             asked: false,
         })
     }
@@ -383,7 +465,15 @@ fn longest_tail<'q>(text: &PromptText, model: &Model, questions: &[&'q str]) -> 
 /// A fresh context holding the document's `image`, sized for `questions`: the compressed layers
 /// keep their own cell counts when the state counts rows per layer (per-layer KV sizes), else
 /// llama.cpp's stock layout. `save` and `open` both go through here, so their answers agree.
-fn restored<'m>(model: &'m Model, opts: &QaOptions, stats: &CompressStats, text: &PromptText, doc_end: i32, questions: &[&str], image: &[u8]) -> Result<Session<'m>> {
+fn restored<'m>(
+    model: &'m Model,
+    opts: &QaOptions,
+    stats: &CompressStats,
+    text: &PromptText,
+    doc_end: i32,
+    questions: &[&str],
+    image: &[u8],
+) -> Result<Session<'m>> {
     let info = &model.info;
     let layout = Layout::parse(image, info.n_kv_caches())?;
     let per_layer = layout.caches[0].data.as_ref().is_some_and(|d| d.rows_counted);
@@ -396,13 +486,25 @@ fn restored<'m>(model: &'m Model, opts: &QaOptions, stats: &CompressStats, text:
     if held + tail >= n_ctx {
         return Err(Error::ContextTooLong { tokens: held + tail, n_ctx, hint: " (the cached document and the question; raise -c)" });
     }
-    let mut session = Session::new(model, &SessionParams { n_ctx, probe: false, ..p.clone() })?;
+    // Per-head budgets mask each head's padding, in the softmax that flash attention never forms.
+    let masked = !stats.head_cells.is_empty();
+    if masked && p.flash_attn != FlashAttn::Off {
+        return Err(Error::Usage("per-head budgets mask attention probabilities, which flash attention never forms: add -fa off".into()));
+    }
+    let mut session = Session::new(model, &SessionParams { n_ctx, probe: masked, ..p.clone() })?;
     if per_layer {
         let mut n_comp = vec![0; info.n_layer];
         for (&l, &n) in stats.compressed_layers.iter().zip(&stats.layer_cells) {
             n_comp[l] = n;
         }
         session.set_layer_cells(n_ctx - stats.cells_kept, &n_comp)?;
+    }
+    if masked {
+        let mut live = vec![None; info.n_layer];
+        for ((&l, heads), &slots) in stats.compressed_layers.iter().zip(&stats.head_cells).zip(&stats.layer_cells) {
+            live[l] = Some(LiveSlots { live: heads.clone(), slots });
+        }
+        session.set_live_slots(live)?;
     }
     session.write_state(image)?;
     if session.pos_max() != doc_end - 1 {

@@ -59,15 +59,29 @@ impl Report {
         let (pp_ms, pp_tps) = per(self.t_prefill_ms, self.prompt_tokens);
         let (tg_ms, _) = per(self.t_decode_ms, self.decode_tokens);
         let mut s = String::new();
-        s += &format!("prompt eval time = {:10.2} ms / {:5} tokens ({:8.2} ms per token, {:8.2} tokens per second)\n", self.t_prefill_ms, self.prompt_tokens, pp_ms, pp_tps);
+        s += &format!(
+            "prompt eval time = {:10.2} ms / {:5} tokens ({:8.2} ms per token, {:8.2} tokens per second)\n",
+            self.t_prefill_ms, self.prompt_tokens, pp_ms, pp_tps
+        );
         if self.kv_compose.is_some() {
-            s += &format!("      score time = {:10.2} ms\n   compress time = {:10.2} ms / {} steps\n", self.t_score_ms, self.t_compress_ms, self.compress_steps);
+            s +=
+                &format!("      score time = {:10.2} ms\n   compress time = {:10.2} ms / {} steps\n", self.t_score_ms, self.t_compress_ms, self.compress_steps);
         }
-        s += &format!("       eval time = {:10.2} ms / {:5} runs   ({:8.2} ms per token, {:8.2} tokens per second)\n", self.t_decode_ms, self.decode_tokens, tg_ms, self.decode_tokens_per_s);
+        s += &format!(
+            "       eval time = {:10.2} ms / {:5} runs   ({:8.2} ms per token, {:8.2} tokens per second)\n",
+            self.t_decode_ms, self.decode_tokens, tg_ms, self.decode_tokens_per_s
+        );
         s += &format!(
             "kv cache: {} of {} document cells kept, {:.2} MiB vs {:.2} MiB stock ({:.1}%); allocated {:.2} MiB for {} cells ({} K, {} V)\n",
-            self.kv_cells_kept, self.kv_cells_full, mib(self.kv_bytes_kept), mib(self.kv_bytes_full),
-            100.0 * self.kv_bytes_kept as f64 / self.kv_bytes_full.max(1) as f64, mib(self.kv_alloc_bytes), self.n_ctx, self.kv_type_k, self.kv_type_v
+            self.kv_cells_kept,
+            self.kv_cells_full,
+            mib(self.kv_bytes_kept),
+            mib(self.kv_bytes_full),
+            100.0 * self.kv_bytes_kept as f64 / self.kv_bytes_full.max(1) as f64,
+            mib(self.kv_alloc_bytes),
+            self.n_ctx,
+            self.kv_type_k,
+            self.kv_type_v
         );
         s += &format!("peak RSS: {:.2} MiB\n", self.peak_rss_bytes as f64 / (1024.0 * 1024.0));
         s

@@ -120,9 +120,25 @@ fn json_reports_the_required_fields() {
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON object");
     for key in [
-        "answer", "model", "doc_tokens", "prompt_tokens", "kv_compose", "kv_type_k", "kv_type_v", "kv_cells_full", "kv_cells_kept",
-        "kv_bytes_full", "kv_bytes_kept", "kv_alloc_bytes", "peak_rss_bytes", "t_prefill_ms", "t_score_ms", "t_compress_ms",
-        "t_decode_ms", "decode_tokens_per_s", "layer_budgets",
+        "answer",
+        "model",
+        "doc_tokens",
+        "prompt_tokens",
+        "kv_compose",
+        "kv_type_k",
+        "kv_type_v",
+        "kv_cells_full",
+        "kv_cells_kept",
+        "kv_bytes_full",
+        "kv_bytes_kept",
+        "kv_alloc_bytes",
+        "peak_rss_bytes",
+        "t_prefill_ms",
+        "t_score_ms",
+        "t_compress_ms",
+        "t_decode_ms",
+        "decode_tokens_per_s",
+        "layer_budgets",
     ] {
         assert!(v.get(key).is_some(), "missing {key} in {v}");
     }
@@ -192,7 +208,10 @@ fn bench_quick_answers_every_case_under_every_setting() {
     // --out writes the table, the same rows and both plots, with every setting in them.
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
     let table = read("results.md");
-    assert!(table.starts_with("| method | ratio | needle | all |") && table.contains("| streaming | 0.25 |") && table.contains("| kvcompose+global | 0.25 |"), "{table}");
+    assert!(
+        table.starts_with("| method | ratio | needle | all |") && table.contains("| streaming | 0.25 |") && table.contains("| kvcompose+global | 0.25 |"),
+        "{table}"
+    );
     assert_eq!(serde_json::from_str::<serde_json::Value>(&read("results.json")).unwrap(), serde_json::Value::Array(rows));
     for svg in ["accuracy.svg", "phases.svg"] {
         let text = read(svg);
@@ -204,6 +223,35 @@ fn bench_quick_answers_every_case_under_every_setting() {
     assert!(again.status.success(), "{}", stderr(&again));
     assert_eq!(String::from_utf8_lossy(&again.stdout), table);
     fails_with(&["bench", "--from", dir.join("results.md").to_str().unwrap()], "is not a bench results.json");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The fidelity suite's quick variant: one case of each kind, scored once into a store; a second
+/// run with another setting reads the scores back and answers the full cache alike.
+#[test]
+fn suite_quick_scores_each_case_once_and_reports_against_the_full_caches_answers() {
+    let dir = std::env::temp_dir().join(format!("kvcompose-suite-{}", std::process::id()));
+    let scores = dir.join("scores");
+    let m = model();
+    let run = |extra: &[&str]| -> Vec<serde_json::Value> {
+        let args = [&["bench", "-m", &m, "--suite", "qa", "--quick", "-n", "24", "--json", "--scores", scores.to_str().unwrap()][..], extra].concat();
+        let out = kvcompose(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice(&out.stdout).expect("rows")
+    };
+    let first = run(&["--methods", "kvcompose", "--ratios", "0.25", "--budgets", "global", "--out", dir.to_str().unwrap()]);
+    let kinds: Vec<&str> = first.iter().filter(|r| r["method"] == "full").map(|r| r["task"].as_str().unwrap()).collect();
+    assert_eq!(kinds.len(), 4, "one case of each kind");
+    assert!(kinds.contains(&"needle") && kinds.contains(&"twohop") && kinds.contains(&"twokey"), "{kinds:?}");
+    assert!(first.iter().all(|r| r["tokens"] == 1500));
+    assert_eq!(std::fs::read_dir(&scores).unwrap().count(), 4, "one scored document per case");
+    let table = std::fs::read_to_string(dir.join("results.md")).unwrap();
+    assert!(table.contains("| kvcompose+global | 0.25 |") && table.contains("Calibration") && table.contains("| full |"), "{table}");
+    // Another setting from the same scores: the same documents and full-cache answers.
+    let second = run(&["--methods", "streaming", "--ratios", "0.25", "--budgets", "uniform"]);
+    let full = |rows: &[serde_json::Value]| rows.iter().filter(|r| r["method"] == "full").map(|r| r["answer"].clone()).collect::<Vec<_>>();
+    assert_eq!(full(&first), full(&second));
+    assert!(second.iter().any(|r| r["method"] == "streaming"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -239,7 +287,7 @@ fn a_layer_floor_keeps_every_layer_at_least_that_share_of_the_uniform_budget() {
 fn layer_by_layer_prefill_is_the_default_where_the_model_allows_it() {
     let (m, d) = (model(), doc());
     let base = ["-m", m.as_str(), "-f", d.as_str(), "-p", "Where did the cat sit?", "-n", "4", "--kv-compose", "0.5", "--json"];
-    for (extra, prefill, steps) in [(&[][..], "layers", 1), (&["--kv-chunk", "4"][..], "chunks", 2)] {
+    for (extra, prefill, steps) in [(&[][..], "layers", 1), (&["--kv-prefill", "chunks", "--kv-chunk", "4"][..], "chunks", 2)] {
         let out = kvcompose(&[&base[..], extra].concat());
         assert!(out.status.success(), "{}", stderr(&out));
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -247,6 +295,8 @@ fn layer_by_layer_prefill_is_the_default_where_the_model_allows_it() {
         assert!(v["compress_steps"].as_u64().unwrap() >= steps, "{extra:?}: {v}");
     }
     fails_with(&[&base[..], &["--kv-prefill", "layers", "--kv-local"]].concat(), "--kv-local");
+    // A chunk size does not switch the mode: it is refused where the model is read by layers.
+    fails_with(&[&base[..], &["--kv-chunk", "4"]].concat(), "add --kv-prefill chunks");
     let gemma = model_path(&fetch::GEMMA3).display().to_string();
     fails_with(&["-m", &gemma, "-f", &d, "-p", "Who?", "--kv-compose", "0.5", "--kv-prefill", "layers"], "cannot be prefilled layer by layer");
 }

@@ -11,12 +11,8 @@ use crate::util::{doc_prefix, doc_window, gemma3, kvcompose, model_path, qa_opti
 use kvcompose::fetch;
 
 /// f16 and q8_0, flash attention on and off (a quantized V needs flash attention).
-const CACHES: [(FlashAttn, &str, &str); 4] = [
-    (FlashAttn::On, "f16", "f16"),
-    (FlashAttn::Off, "f16", "f16"),
-    (FlashAttn::On, "q8_0", "q8_0"),
-    (FlashAttn::Off, "q8_0", "f16"),
-];
+const CACHES: [(FlashAttn, &str, &str); 4] =
+    [(FlashAttn::On, "f16", "f16"), (FlashAttn::Off, "f16", "f16"), (FlashAttn::On, "q8_0", "q8_0"), (FlashAttn::Off, "q8_0", "f16")];
 
 const OTHER_QUESTION: &str = "Who is this speech addressed to?";
 
@@ -106,7 +102,9 @@ fn cli_saves_loads_and_refuses_bad_files() {
     assert!(saved.status.success(), "{}", stderr(&saved));
     let loaded = kvcompose(&[&base[..], &["--kv-load", f]].concat());
     assert!(loaded.status.success(), "{}", stderr(&loaded));
-    let lines = |o: &std::process::Output| String::from_utf8(o.stdout.clone()).unwrap().lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).collect::<Vec<_>>();
+    let lines = |o: &std::process::Output| {
+        String::from_utf8(o.stdout.clone()).unwrap().lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).collect::<Vec<_>>()
+    };
     let (a, b) = (lines(&saved), lines(&loaded));
     assert_eq!(a.len(), 2, "one JSON object per question");
     for (x, y) in a.iter().zip(&b) {

@@ -1,7 +1,7 @@
 //! The user-level promise: a single inserted fact is found in long documents by the demo and
 //! the main command, stock and compressed, and compression shrinks the KV buffer.
 
-use crate::util::{doc_prefix, kvcompose, model_path, stderr, LONG_ANSWER, LONG_DOC, LONG_QUESTION};
+use crate::util::{doc_prefix, kvcompose, model_path, stderr, LONG_ANSWER, LONG_QUESTION};
 use kvcompose::fetch;
 
 fn run_json(doc: &str, extra: &[&str]) -> serde_json::Value {
@@ -35,6 +35,9 @@ fn finds(doc: &str, extra: &[&str]) -> serde_json::Value {
     v
 }
 
+/// The default for SmolLM2 (llama architecture): the document read layer by layer, every layer
+/// compressed once, as after a whole prefill, while the cache holds one layer in full. (The 6k
+/// document of the same text is a benchmark: `docs/results/2026-11-30-layers`.)
 #[test]
 fn main_command_finds_the_fact_in_3k_tokens_stock_and_with_a_quarter_of_the_cache() {
     let doc = doc_prefix(12_500);
@@ -42,29 +45,18 @@ fn main_command_finds_the_fact_in_3k_tokens_stock_and_with_a_quarter_of_the_cach
     let n = stock["doc_tokens"].as_u64().unwrap();
     assert!((2700..=3300).contains(&n), "about 3k tokens, got {n}");
     let ours = finds(doc, &["--kv-compose", "0.25"]);
-    let (full, kept) = (ours["kv_cells_full"].as_u64().unwrap(), ours["kv_cells_kept"].as_u64().unwrap());
-    assert_eq!(kept, (full as f64 * 0.25).ceil() as u64);
-    assert!(ours["kv_alloc_bytes"].as_u64().unwrap() < stock["kv_alloc_bytes"].as_u64().unwrap());
-}
-
-/// The default for SmolLM2 (llama architecture): the document read layer by layer, every
-/// layer compressed once, as after a whole prefill, while the cache holds one layer in full.
-#[test]
-fn a_quarter_of_the_cache_finds_the_fact_in_6k_tokens_and_allocates_at_most_a_third_of_stocks_kv_buffer() {
-    // (The full cache finds it too: README, "Results"; not rerun here, to keep CI short.)
-    let ours = finds(LONG_DOC, &["--kv-compose", "0.25"]);
+    let (cells_full, cells) = (ours["kv_cells_full"].as_u64().unwrap(), ours["kv_cells_kept"].as_u64().unwrap());
+    assert_eq!(cells, (cells_full as f64 * 0.25).ceil() as u64);
     assert_eq!(ours["compress_steps"], 1, "one compression, after the layer-by-layer prefill");
     // The default budgets: KVCompose's global allocation, realised per layer.
     assert_eq!(ours["budget_mode"], "global");
-    let n = ours["doc_tokens"].as_u64().unwrap();
-    assert!((5500..=6800).contains(&n), "about 6k tokens, got {n}");
     // Stock llama.cpp holds `kv_bytes_full` for this prompt and allocates at least that much.
     let (alloc, kept, full) = (ours["kv_alloc_bytes"].as_u64().unwrap(), ours["kv_bytes_kept"].as_u64().unwrap(), ours["kv_bytes_full"].as_u64().unwrap());
     assert!(3 * alloc <= full, "allocated {alloc} bytes vs stock's {full}");
     assert!(kept * 100 <= full * 27, "kept {kept} bytes vs stock's {full}");
+    assert!(alloc < stock["kv_alloc_bytes"].as_u64().unwrap());
     // The uniform total of cells, spread over the layers by the global allocation.
     let layers: Vec<u64> = ours["layer_budgets"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap()).collect();
-    let cells = ours["kv_cells_kept"].as_u64().unwrap();
     assert_eq!(layers.iter().sum::<u64>(), cells * layers.len() as u64, "{layers:?}");
     assert!(layers.iter().max() > layers.iter().min(), "{layers:?}");
 }

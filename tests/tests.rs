@@ -8,4 +8,5 @@ mod compression;
 mod datasets;
 mod kvfile;
 mod needle;
+mod scored;
 mod window;

@@ -76,7 +76,17 @@ pub fn qa_options(fa: FlashAttn, k: &str, v: &str, ratio: Option<f64>) -> QaOpti
         n_predict: 24,
         temp: 0.0,
         seed: 0,
-        compress: ratio.map(|ratio| CompressOptions { ratio, method: Default::default(), chunk: 0, prefill: Default::default(), scorer: Default::default(), scores: ScoreOptions::default(), local: false, budget_mode: Default::default(), layer_floor: DEFAULT_LAYER_FLOOR }),
+        compress: ratio.map(|ratio| CompressOptions {
+            ratio,
+            method: Default::default(),
+            chunk: 0,
+            prefill: Default::default(),
+            scorer: Default::default(),
+            scores: ScoreOptions::default(),
+            local: false,
+            budget_mode: Default::default(),
+            layer_floor: DEFAULT_LAYER_FLOOR,
+        }),
         query_aware: false,
     }
 }

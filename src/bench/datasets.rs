@@ -120,7 +120,11 @@ impl QaSet {
             for (title, sentences) in h.context {
                 let supporting = h.supporting_facts.iter().any(|(t, _)| *t == title);
                 let id = p.id(format!("{title}\n{}", sentences.concat()));
-                if supporting { gold.push(id) } else { near.push(id) }
+                if supporting {
+                    gold.push(id)
+                } else {
+                    near.push(id)
+                }
             }
             if !gold.is_empty() {
                 out.push(QaItem { question: h.question, answers: vec![h.answer], gold, near });

@@ -3,7 +3,9 @@
 
 pub mod datasets;
 pub mod plot;
+pub mod scored;
 pub mod stock;
+pub mod suite;
 pub mod targets;
 pub mod tasks;
 
@@ -12,12 +14,13 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::compress::MethodName;
-use crate::compressor::BudgetMode;
+use crate::compressor::{BudgetMode, ScoredDocument, Scorer};
 use crate::error::{Error, Result};
 use crate::llama::Model;
 use crate::prompt;
 use crate::qa::{DocumentSession, QaOptions};
 use crate::report::Report;
+use scored::ScoreStore;
 use stock::{StockArgs, StockRun};
 use tasks::{Case, Sources, TaskKind};
 
@@ -78,6 +81,11 @@ impl Plan {
         let mut s = vec![None];
         for &method in &self.methods {
             for &ratio in &self.ratios {
+                if method == MethodName::Kvzip {
+                    // Its per-head budgets come with it.
+                    s.push(Some(Setting { method, ratio, budget: BudgetMode::Heads }));
+                    continue;
+                }
                 let budgets = self.budgets.iter().filter(|&&b| b == BudgetMode::Uniform || method == MethodName::Kvcompose);
                 s.extend(budgets.map(|&budget| Some(Setting { method, ratio, budget })));
             }
@@ -98,6 +106,7 @@ impl Setting {
     fn label(&self) -> String {
         match self.budget {
             BudgetMode::Uniform => name(&self.method),
+            BudgetMode::Heads if self.method == MethodName::Kvzip => name(&self.method),
             b => format!("{}+{}", name(&self.method), name(&b)),
         }
     }
@@ -128,11 +137,22 @@ pub struct Stock<'a> {
 }
 
 /// Answers every case under every setting (and with `llama-completion` when given); `progress`
-/// gets one line per answer.
-pub fn run(model: &Model, plan: &Plan, cases: &[Case], base: &QaOptions, stock: Option<&Stock<'_>>, progress: &mut dyn FnMut(&Row)) -> Result<Vec<Row>> {
+/// gets one line per answer. With a score store, each case is read and scored once and every
+/// setting compresses from those scores (see [`scored`]); else each setting loads the document.
+pub fn run(
+    model: &Model,
+    plan: &Plan,
+    cases: &[Case],
+    base: &QaOptions,
+    stock: Option<&Stock<'_>>,
+    store: Option<&ScoreStore>,
+    progress: &mut dyn FnMut(&Row),
+) -> Result<Vec<Row>> {
     let text = prompt::template(&model.inner);
     let mut rows = Vec::new();
     for case in cases {
+        // Scored once per scorer the settings use (KVzip brings its own).
+        let mut scored: Vec<(Scorer, ScoredDocument)> = Vec::new();
         if let Some(st) = stock {
             let mut args = st.args.clone();
             let n_prompt = text.tokenize(&model.inner, &case.document, &case.question)?.len();
@@ -158,10 +178,18 @@ pub fn run(model: &Model, plan: &Plan, cases: &[Case], base: &QaOptions, stock: 
                 c.method = st.method;
                 c.ratio = st.ratio;
                 c.budget_mode = st.budget;
-                c
+                c.effective()
             });
+            let scorer = opts.compress.as_ref().map_or(base.compress.as_ref().map_or(Scorer::Repeat, |c| c.scorer), |c| c.scorer);
+            if let Some(store) = store.filter(|_| !scored.iter().any(|(s, _)| *s == scorer)) {
+                let o = QaOptions { compress: opts.compress.clone().or_else(|| base.compress.clone()), ..opts.clone() };
+                scored.push((scorer, store.get(model, &case.document, &o)?));
+            }
             reset_peak_rss();
-            let mut ds = DocumentSession::load(model, &case.document, &[&case.question], &opts)?;
+            let mut ds = match scored.iter().find(|(s, _)| *s == scorer) {
+                Some((_, doc)) => DocumentSession::from_scored(model, &case.document, doc, &[&case.question], &opts)?,
+                None => DocumentSession::load(model, &case.document, &[&case.question], &opts)?,
+            };
             let answer = ds.ask(model, &case.question, &mut |_| {})?;
             let report = ds.report(model, &answer);
             drop(ds);
@@ -216,7 +244,13 @@ impl Row {
             },
             (None, s) => {
                 let s = s.clone().unwrap_or_default();
-                Measure { kv_held: None, kv_alloc: s.kv_alloc_bytes as f64, load_ms: s.t_prefill_ms, decode_tps: s.decode_tokens_per_s, peak_rss: self.peak_rss_bytes as f64 }
+                Measure {
+                    kv_held: None,
+                    kv_alloc: s.kv_alloc_bytes as f64,
+                    load_ms: s.t_prefill_ms,
+                    decode_tps: s.decode_tokens_per_s,
+                    peak_rss: self.peak_rss_bytes as f64,
+                }
             }
         }
     }
@@ -264,5 +298,81 @@ pub fn table(rows: &[Row], tasks: &[TaskKind]) -> String {
             vs(&ms, &|m| m.peak_rss)
         );
     }
+    s
+}
+
+/// The suite's table: for each setting, the share of the cases the full cache answers that it
+/// answers too, with those denominators, per kind, per length and overall; then the full
+/// cache's own calibration (cases answered of cases run).
+pub fn suite_table(rows: &[Row]) -> String {
+    let kind = |r: &Row| match r.case.task {
+        TaskKind::Squad | TaskKind::Hotpotqa => "qa".to_string(),
+        t => name(&t),
+    };
+    let key = |r: &Row| (r.case.question.clone(), r.case.document.len(), r.case.tokens, r.case.depth.to_bits());
+    let full: Vec<&Row> = rows.iter().filter(|r| r.method == "full").collect();
+    let answered = |r: &Row| full.iter().any(|f| f.correct && key(f) == key(r));
+    let mut kinds: Vec<String> = Vec::new();
+    let mut lengths: Vec<usize> = Vec::new();
+    for r in &full {
+        if !kinds.contains(&kind(r)) {
+            kinds.push(kind(r));
+        }
+        if !lengths.contains(&r.case.tokens) {
+            lengths.push(r.case.tokens);
+        }
+    }
+    let frac = |sel: &[&Row]| {
+        let n = sel.len();
+        let k = sel.iter().filter(|r| r.correct).count();
+        if n == 0 {
+            "-".to_string()
+        } else {
+            format!("{k}/{n} ({:.0}%)", 100.0 * k as f64 / n as f64)
+        }
+    };
+    let mut s = String::from("| method | ratio | KV held vs full |");
+    for k in &kinds {
+        s += &format!(" {k} |");
+    }
+    for t in &lengths {
+        s += &format!(" {t} tok |");
+    }
+    s += " all |\n|---|---|---|";
+    s += &"---|".repeat(kinds.len() + lengths.len() + 1);
+    s += "\n";
+    let full_held: f64 = full.iter().filter_map(|r| r.report.as_ref()).map(|r| r.kv_bytes_kept as f64).sum();
+    for ((m, ratio), sel) in by_setting(rows) {
+        if m == "full" {
+            continue;
+        }
+        let held: f64 = sel.iter().filter_map(|r| r.report.as_ref()).map(|r| r.kv_bytes_kept as f64).sum();
+        let den: Vec<&Row> = sel.iter().copied().filter(|r| answered(r)).collect();
+        s += &format!("| {m} | {ratio} | {:.3} |", held / full_held.max(1.0));
+        for k in &kinds {
+            s += &format!(" {} |", frac(&den.iter().copied().filter(|r| kind(r) == *k).collect::<Vec<_>>()));
+        }
+        for t in &lengths {
+            s += &format!(" {} |", frac(&den.iter().copied().filter(|r| r.case.tokens == *t).collect::<Vec<_>>()));
+        }
+        s += &format!(" {} |\n", frac(&den));
+    }
+    s += "\nCalibration: cases the full cache answers, of those run.\n\n| |";
+    for k in &kinds {
+        s += &format!(" {k} |");
+    }
+    for t in &lengths {
+        s += &format!(" {t} tok |");
+    }
+    s += " all |\n|---|";
+    s += &"---|".repeat(kinds.len() + lengths.len() + 1);
+    s += "\n| full |";
+    for k in &kinds {
+        s += &format!(" {} |", frac(&full.iter().copied().filter(|r| kind(r) == *k).collect::<Vec<_>>()));
+    }
+    for t in &lengths {
+        s += &format!(" {} |", frac(&full.iter().copied().filter(|r| r.case.tokens == *t).collect::<Vec<_>>()));
+    }
+    s += &format!(" {} |\n", frac(&full));
     s
 }

@@ -23,7 +23,10 @@ pub fn accuracy(rows: &[Row], path: &Path) -> Result<()> {
     let mut lines: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     for ((method, _), sel) in by_setting(rows) {
         let n = sel.len() as f64;
-        let kv = sel.iter().map(|r| r.report.as_ref().map_or_else(|| r.stock.as_ref().map_or(0, |s| s.kv_alloc_bytes), |p| p.kv_bytes_kept) as f64).sum::<f64>() / n / MIB;
+        let kv =
+            sel.iter().map(|r| r.report.as_ref().map_or_else(|| r.stock.as_ref().map_or(0, |s| s.kv_alloc_bytes), |p| p.kv_bytes_kept) as f64).sum::<f64>()
+                / n
+                / MIB;
         let acc = sel.iter().filter(|r| r.correct).count() as f64 / n;
         let label = if method == "llama-completion" { "llama-completion (KV allocated)".to_string() } else { method };
         match lines.iter_mut().find(|(m, _)| *m == label) {
@@ -43,7 +46,13 @@ pub fn accuracy(rows: &[Row], path: &Path) -> Result<()> {
         .y_label_area_size(55)
         .build_cartesian_2d(0.0..x_max, 0.0..1.05)
         .map_err(|e| err(&e))?;
-    chart.configure_mesh().x_desc("KV held per case (MiB)").y_desc("correct").y_label_formatter(&|y| format!("{:.0}%", y * 100.0)).draw().map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("KV held per case (MiB)")
+        .y_desc("correct")
+        .y_label_formatter(&|y| format!("{:.0}%", y * 100.0))
+        .draw()
+        .map_err(|e| err(&e))?;
     let n = lines.len() as u32;
     for (i, (label, mut pts)) in lines.into_iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();

@@ -13,7 +13,7 @@ fn rows<'a>(rows: &'a [Row], method: &str, ratio: Option<f64>) -> Vec<&'a Row> {
     rows.iter().filter(|r| r.method == method && ratio.is_none_or(|x| r.ratio == x)).collect()
 }
 
-fn only<'a>(rs: Vec<&'a Row>, keep: impl Fn(&Row) -> bool) -> Vec<&'a Row> {
+fn only(rs: Vec<&Row>, keep: impl Fn(&Row) -> bool) -> Vec<&Row> {
     rs.into_iter().filter(|r| keep(r)).collect()
 }
 
@@ -26,7 +26,11 @@ fn sum(rs: &[&Row], f: impl Fn(&Row) -> f64) -> f64 {
 }
 
 fn verdict(met: bool) -> &'static str {
-    if met { "met" } else { "**missed**" }
+    if met {
+        "met"
+    } else {
+        "**missed**"
+    }
 }
 
 /// One line per target whose rows are in the run (a target without its rows is skipped).
@@ -43,7 +47,11 @@ pub fn report(all: &[Row]) -> String {
             let met = correct(&kv_full) > 0 && share >= 0.9;
             out.push(format!(
                 "- {label} at 0.25 keeps >= 90% of the full cache's accuracy on retrieval (needle, multikey, multivalue): {}/{} vs {}/{}: {}",
-                correct(&kv25), kv25.len(), correct(&kv_full), kv_full.len(), verdict(met)
+                correct(&kv25),
+                kv25.len(),
+                correct(&kv_full),
+                kv_full.len(),
+                verdict(met)
             ));
         }
         for ratio in [0.25, 0.125] {
@@ -80,13 +88,21 @@ pub fn report(all: &[Row]) -> String {
     }
     let scored = rows(all, "kvcompose", None);
     if !scored.is_empty() {
-        let (prefill, score, compress) = (sum(&scored, |r| report(r).t_prefill_ms), sum(&scored, |r| report(r).t_score_ms), sum(&scored, |r| report(r).t_compress_ms));
+        let (prefill, score, compress) =
+            (sum(&scored, |r| report(r).t_prefill_ms), sum(&scored, |r| report(r).t_score_ms), sum(&scored, |r| report(r).t_compress_ms));
         let steps = sum(&scored, |r| report(r).compress_steps as f64).max(1.0);
-        out.push(format!("- Scoring slows prefill by <= 15%: scoring took {:.0}% of the prefill time: {}", 100.0 * score / prefill, verdict(score <= 0.15 * prefill)));
+        out.push(format!(
+            "- Scoring slows prefill by <= 15%: scoring took {:.0}% of the prefill time: {}",
+            100.0 * score / prefill,
+            verdict(score <= 0.15 * prefill)
+        ));
         // A step compresses about prefill/steps worth of tokens: its chunk.
         out.push(format!(
             "- One compression step <= 10% of the prefill time of the tokens it compresses: {:.0}% ({:.0} ms per step, {} steps): {}",
-            100.0 * compress / prefill, compress / steps, steps, verdict(compress <= 0.10 * prefill)
+            100.0 * compress / prefill,
+            compress / steps,
+            steps,
+            verdict(compress <= 0.10 * prefill)
         ));
         let stock = Some(rows(all, "llama-completion", None)).filter(|s| !s.is_empty()).unwrap_or(full.clone());
         let tps = |rs: &[&Row]| {
@@ -115,8 +131,27 @@ mod tests {
     use crate::report::Report;
 
     fn row(method: &str, ratio: f64, correct: bool, kv: usize, rss: usize) -> Row {
-        let case = Case { task: TaskKind::Needle, chars: 8000, depth: 0.5, document: String::new(), question: String::new(), gold: vec![], gold_any: false };
-        let report = Report { kv_bytes_kept: kv, t_prefill_ms: 100.0, t_score_ms: 10.0, t_compress_ms: 20.0, compress_steps: 2, decode_tokens: 10, t_decode_ms: 1000.0, ..Default::default() };
+        let case = Case {
+            task: TaskKind::Needle,
+            chars: 8000,
+            depth: 0.5,
+            document: String::new(),
+            question: String::new(),
+            gold: vec![],
+            gold_any: false,
+            tokens: 0,
+            haystack: String::new(),
+        };
+        let report = Report {
+            kv_bytes_kept: kv,
+            t_prefill_ms: 100.0,
+            t_score_ms: 10.0,
+            t_compress_ms: 20.0,
+            compress_steps: 2,
+            decode_tokens: 10,
+            t_decode_ms: 1000.0,
+            ..Default::default()
+        };
         Row { case, method: method.into(), ratio, correct, answer: String::new(), peak_rss_bytes: rss as u64, report: Some(report), stock: None }
     }
 
@@ -133,7 +168,10 @@ mod tests {
             row("kvcompose+global", 0.25, true, 25 * mib, 480 * mib),
         ];
         let t = report(&rows);
-        assert!(t.contains("- kvcompose+global at 0.25 keeps >= 90% of the full cache's accuracy on retrieval (needle, multikey, multivalue): 2/2 vs 2/2: met"), "{t}");
+        assert!(
+            t.contains("- kvcompose+global at 0.25 keeps >= 90% of the full cache's accuracy on retrieval (needle, multikey, multivalue): 2/2 vs 2/2: met"),
+            "{t}"
+        );
         assert!(t.contains("retrieval (needle, multikey, multivalue): 1/2 vs 2/2: **missed**"), "{t}");
         assert!(t.contains("ahead of every baseline at 0.25: 1 correct vs streaming 0: met"), "{t}");
         assert!(!t.contains("at 0.125"), "no rows, no line: {t}");

@@ -18,14 +18,29 @@ pub enum TaskKind {
     Multivalue,
     /// A value assigned to one variable, then copied through a chain of others; asked for all.
     Vartrack,
+    /// A fact reached through another: who runs a place, and that person's magic number (another
+    /// person runs another place); asked for the number of the place's person.
+    Twohop,
     /// A SQuAD question, its paragraph among others of its article and of the dataset.
     Squad,
     /// A HotpotQA question, its two supporting paragraphs among distractors (two hops).
     Hotpotqa,
+    /// Two magic numbers under two similar keys; asked for one (the suite's similar-keys kind:
+    /// SmolLM2's full cache answers about half of the four-key cases, three quarters of these).
+    Twokey,
 }
 
 impl TaskKind {
-    pub const ALL: [TaskKind; 6] = [TaskKind::Needle, TaskKind::Multikey, TaskKind::Multivalue, TaskKind::Vartrack, TaskKind::Squad, TaskKind::Hotpotqa];
+    pub const ALL: [TaskKind; 8] = [
+        TaskKind::Needle,
+        TaskKind::Multikey,
+        TaskKind::Twokey,
+        TaskKind::Multivalue,
+        TaskKind::Vartrack,
+        TaskKind::Twohop,
+        TaskKind::Squad,
+        TaskKind::Hotpotqa,
+    ];
 }
 
 /// What cases are generated from; a QA set is needed only when its task is asked.
@@ -51,6 +66,16 @@ pub struct Case {
     pub gold: Vec<String>,
     #[serde(default)]
     pub gold_any: bool,
+    /// The suite's target length in tokens (0 outside the suite).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tokens: usize,
+    /// The haystack's name, for the suite's retrieval kinds.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub haystack: String,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Case {
@@ -65,9 +90,21 @@ impl Case {
 }
 
 const KEYS: [&str; 12] = [
-    "printing house", "licensing order", "parliament", "bookseller", "university", "library",
-    "city of London", "star chamber", "council of Trent", "inquisition", "academy of Athens", "censor",
+    "printing house",
+    "licensing order",
+    "parliament",
+    "bookseller",
+    "university",
+    "library",
+    "city of London",
+    "star chamber",
+    "council of Trent",
+    "inquisition",
+    "academy of Athens",
+    "censor",
 ];
+const PEOPLE: [&str; 10] =
+    ["Marlowe Quint", "Tobias Renn", "Ada Vell", "Corin Hale", "Mira Stroud", "Jonas Pike", "Elsa Marrow", "Silas Orme", "Nora Fell", "Quentin Ashby"];
 const VARS: [&str; 10] = ["QXMBT", "LRAPE", "ZKUVW", "HJDOS", "NBCFY", "TWQLE", "PMZRA", "GKSOV", "YDHUN", "EXWJB"];
 
 /// A small deterministic generator (splitmix64), so cases are the same on every machine.
@@ -100,6 +137,11 @@ impl Rng {
         all.truncate(k);
         all
     }
+}
+
+/// A number in [0, 1) drawn from `seed`.
+pub fn unit(seed: u64) -> f64 {
+    (Rng(seed).next() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// The first `chars` characters of `haystack`, cut at a paragraph end when one is near the end
@@ -151,7 +193,12 @@ fn magic(key: &str, value: &str) -> String {
 /// One case of `task` of about `chars` characters, the (first) fact at `depth`; `seed` draws
 /// the keys, numbers and questions. `None` when the task's QA set is not in `src`.
 pub fn generate(task: TaskKind, src: &Sources, chars: usize, depth: f64, seed: u64) -> Option<Case> {
-    let text = cut(&src.haystack, chars);
+    generate_in(task, &src.haystack, src, chars, depth, seed)
+}
+
+/// [`generate`] with the facts hidden in `haystack` (the QA sets still from `src`).
+pub fn generate_in(task: TaskKind, haystack: &str, src: &Sources, chars: usize, depth: f64, seed: u64) -> Option<Case> {
+    let text = cut(haystack, chars);
     let mut rng = Rng(seed ^ (chars as u64).rotate_left(17) ^ (depth * 1e6) as u64);
     // Later facts spread over the rest of the document after the first.
     let spread = |i: usize, n: usize| depth + (1.0 - depth) * 0.9 * i as f64 / n as f64;
@@ -161,12 +208,13 @@ pub fn generate(task: TaskKind, src: &Sources, chars: usize, depth: f64, seed: u
             let v = rng.number();
             (vec![(depth, magic(key, &v))], format!("What is the special magic number for the {key} mentioned in the provided text?"), vec![v])
         }
-        TaskKind::Multikey => {
-            let keys = rng.pick(KEYS.len(), 4);
+        TaskKind::Multikey | TaskKind::Twokey => {
+            let n = if task == TaskKind::Multikey { 4 } else { 2 };
+            let keys = rng.pick(KEYS.len(), n);
             let values: Vec<String> = keys.iter().map(|_| rng.number()).collect();
-            let facts = keys.iter().zip(&values).enumerate().map(|(i, (&k, v))| (spread(i, 4), magic(KEYS[k], v))).collect();
-            // Ask for a random one of the four, not always the first.
-            let asked = rng.below(4);
+            let facts = keys.iter().zip(&values).enumerate().map(|(i, (&k, v))| (spread(i, n), magic(KEYS[k], v))).collect();
+            // Ask for a random one of them, not always the first.
+            let asked = rng.below(n);
             (facts, format!("What is the special magic number for the {} mentioned in the provided text?", KEYS[keys[asked]]), vec![values[asked].clone()])
         }
         TaskKind::Multivalue => {
@@ -180,16 +228,38 @@ pub fn generate(task: TaskKind, src: &Sources, chars: usize, depth: f64, seed: u
             let v = rng.number();
             let mut facts = vec![(depth, format!("VAR {} = {v}.", names[0]))];
             facts.extend((1..names.len()).map(|i| (spread(i, names.len()), format!("VAR {} = VAR {}.", names[i], names[i - 1]))));
-            (facts, format!("Which variables in the provided text are assigned the value {v}, directly or through other variables?"), names.iter().map(|s| s.to_string()).collect())
+            (
+                facts,
+                format!("Which variables in the provided text are assigned the value {v}, directly or through other variables?"),
+                names.iter().map(|s| s.to_string()).collect(),
+            )
+        }
+        TaskKind::Twohop => {
+            let keys = rng.pick(KEYS.len(), 2);
+            let who = rng.pick(PEOPLE.len(), 2);
+            let (place, person, other) = (KEYS[keys[0]], PEOPLE[who[0]], PEOPLE[who[1]]);
+            let v = rng.number();
+            let mut sentences = vec![
+                format!("{person} runs the {place}."),
+                format!("The special magic number of {person} is {v}."),
+                format!("{other} runs the {}.", KEYS[keys[1]]),
+                format!("{other} likes to walk in the park."),
+            ];
+            // Either of the two hops may come first.
+            if rng.below(2) == 1 {
+                sentences.swap(0, 1);
+            }
+            let facts = sentences.into_iter().enumerate().map(|(i, s)| (spread(i, 4), s)).collect();
+            (facts, format!("What is the special magic number of the person who runs the {place}?"), vec![v])
         }
         TaskKind::Squad | TaskKind::Hotpotqa => {
             let set = if task == TaskKind::Squad { src.squad.as_ref() } else { src.hotpotqa.as_ref() }?;
             let pick = rng.below(set.items.len().max(1));
             let (document, question, gold) = set.case(pick, chars, depth, |n| rng.below(n));
-            return Some(Case { task, chars, depth, document, question, gold, gold_any: true });
+            return Some(Case { task, chars, depth, document, question, gold, gold_any: true, tokens: 0, haystack: String::new() });
         }
     };
-    Some(Case { task, chars, depth, document: insert(text, &facts), question, gold, gold_any: false })
+    Some(Case { task, chars, depth, document: insert(text, &facts), question, gold, gold_any: false, tokens: 0, haystack: String::new() })
 }
 
 #[cfg(test)]
@@ -204,7 +274,7 @@ mod tests {
 
     #[test]
     fn cases_are_deterministic_and_hold_their_facts() {
-        for task in [TaskKind::Needle, TaskKind::Multikey, TaskKind::Multivalue, TaskKind::Vartrack] {
+        for task in [TaskKind::Needle, TaskKind::Multikey, TaskKind::Twokey, TaskKind::Multivalue, TaskKind::Vartrack, TaskKind::Twohop] {
             let a = generate(task, &hay(), 1000, 0.3, 7).unwrap();
             let b = generate(task, &hay(), 1000, 0.3, 7).unwrap();
             assert_eq!((a.document.clone(), a.question.clone(), a.gold.clone()), (b.document, b.question, b.gold));
@@ -236,7 +306,12 @@ mod tests {
         assert!(generate(TaskKind::Squad, &hay(), 1000, 0.5, 1).is_none());
         let squad = QaSet {
             paragraphs: vec!["Paris is in France.".into(), "Rome is in Italy.".into()],
-            items: vec![super::super::datasets::QaItem { question: "Where is Paris?".into(), answers: vec!["France".into(), "in France".into()], gold: vec![0], near: vec![1] }],
+            items: vec![super::super::datasets::QaItem {
+                question: "Where is Paris?".into(),
+                answers: vec!["France".into(), "in France".into()],
+                gold: vec![0],
+                near: vec![1],
+            }],
         };
         let src = Sources { squad: Some(squad), ..hay() };
         let c = generate(TaskKind::Squad, &src, 1000, 0.5, 1).unwrap();

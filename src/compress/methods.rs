@@ -29,12 +29,16 @@ pub enum MethodName {
     Streaming,
     /// Uniformly random tokens, the same in every head (a fixed seed).
     Random,
+    /// KVzip (as kvpress implements it): each head keeps its own best tokens by chunked
+    /// reconstruction scores, one threshold over all layers and heads. Its scorer and per-head
+    /// budgets come with it (`CompressOptions::effective`); scored documents only.
+    Kvzip,
 }
 
 impl MethodName {
     pub fn method(self) -> Box<dyn Method> {
         match self {
-            MethodName::Kvcompose => Box::new(KvCompose),
+            MethodName::Kvcompose | MethodName::Kvzip => Box::new(KvCompose),
             MethodName::Tokens => Box::new(TokenLevel),
             MethodName::Streaming => Box::new(Streaming { sinks: 4 }),
             MethodName::Random => Box::new(Random { seed: 0x6b76_636f_6d70 }),

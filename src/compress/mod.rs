@@ -10,7 +10,7 @@ pub mod methods;
 pub mod scores;
 pub mod select;
 
-pub use budget::allocate_global;
+pub use budget::{allocate_global, allocate_heads};
 pub use methods::{Method, MethodName};
 pub use scores::{Aggregation, ScoreOptions};
 pub use select::{LayerSlots, Selection};

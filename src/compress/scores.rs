@@ -18,11 +18,16 @@ pub struct ScoreOptions {
     /// Max-pool each head's scores over this many neighbouring cells on each side, so that
     /// the tokens around an important one (the rest of a number, a name) are kept with it.
     pub pool: usize,
+    /// Combination of a layer's heads' `i`-th best scores into its composite slot's score, which
+    /// the global allocation ranks: the mean (KVCompose), or the max (a layer then gets as many
+    /// slots as its head with the most scores above the global threshold).
+    #[serde(default)]
+    pub composite: Aggregation,
 }
 
 impl Default for ScoreOptions {
     fn default() -> Self {
-        ScoreOptions { group: Aggregation::Mean, add_head_mean: true, pool: 0 }
+        ScoreOptions { group: Aggregation::Mean, add_head_mean: true, pool: 0, composite: Aggregation::Mean }
     }
 }
 
@@ -90,7 +95,7 @@ mod tests {
         let with_mean = kv_head_scores(&refs, 2, ScoreOptions::default());
         let close = |a: f32, b: f32| (a - b).abs() < 1e-6;
         assert!(close(with_mean[0][0], 0.3 + 0.2) && close(with_mean[1][1], 0.4 + 0.25));
-        let max = kv_head_scores(&refs, 2, ScoreOptions { group: Aggregation::Max, add_head_mean: false, pool: 0 });
+        let max = kv_head_scores(&refs, 2, ScoreOptions { group: Aggregation::Max, add_head_mean: false, ..Default::default() });
         assert_eq!(max, vec![vec![0.4, 0.2], vec![0.2, 0.6]]);
     }
 }

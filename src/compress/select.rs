@@ -92,9 +92,7 @@ pub struct Selection {
 pub fn slot_positions(layers: &[LayerSlots], n_tokens: i32) -> Vec<i32> {
     // Layers may hold different numbers of slots (per-layer sizes): slot i is the layers' that have it.
     let n = layers.iter().map(LayerSlots::n_slots).max().unwrap_or(0);
-    let mut pos: Vec<i32> = (0..n)
-        .map(|i| layers.iter().flat_map(|l| l.origin.iter().filter_map(move |o| o.get(i).copied())).max().unwrap_or(0))
-        .collect();
+    let mut pos: Vec<i32> = (0..n).map(|i| layers.iter().flat_map(|l| l.origin.iter().filter_map(move |o| o.get(i).copied())).max().unwrap_or(0)).collect();
     if let Some(last) = pos.last_mut() {
         *last = n_tokens - 1;
     }
@@ -120,10 +118,8 @@ mod tests {
 
     #[test]
     fn heads_keep_their_own_tokens_in_position_order() {
-        let slots = LayerSlots {
-            origin: vec![vec![0, 1, 2, 3, 4], vec![0, 1, 2, 3, 4]],
-            score: vec![vec![0.0, 0.9, 0.1, 0.8, 0.2], vec![0.0, 0.1, 0.9, 0.2, 0.8]],
-        };
+        let slots =
+            LayerSlots { origin: vec![vec![0, 1, 2, 3, 4], vec![0, 1, 2, 3, 4]], score: vec![vec![0.0, 0.9, 0.1, 0.8, 0.2], vec![0.0, 0.1, 0.9, 0.2, 0.8]] };
         let sel = top_k_per_head(&slots, 3, 1);
         assert_eq!(sel, vec![vec![0, 1, 3], vec![0, 2, 4]]);
         let out = slots.gather(&sel);

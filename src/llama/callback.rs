@@ -45,14 +45,24 @@ pub struct PassScope {
     pub skip: usize,
     /// Cells left out of the scores and of the softmax's normalisation, so the pass scores the
     /// other cells as if these were absent (KVzip scores each chunk against itself).
-    pub excluded: Range<usize>,
+    pub excluded: Vec<Range<usize>>,
 }
 
-/// A layer that attends to only the first `live` of the `slots` compressed cells: the others
-/// hold other layers' tokens (llama.cpp's cells are shared) and are masked out of its softmax.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Per cell of `n_kv`: whether one of `excluded` holds it.
+fn dead_cells(excluded: &[Range<usize>], n_kv: usize) -> Vec<bool> {
+    let mut dead = vec![false; n_kv];
+    for r in excluded {
+        dead[r.start.min(n_kv)..r.end.min(n_kv)].fill(true);
+    }
+    dead
+}
+
+/// A layer whose KV head `g` attends to only the first `live[g]` of the `slots` compressed
+/// cells: the others hold other layers' or heads' tokens and are masked out of its softmax
+/// (per-layer budgets inside shared cells; per-head budgets inside a layer's cells).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveSlots {
-    pub live: usize,
+    pub live: Vec<usize>,
     pub slots: usize,
 }
 
@@ -116,7 +126,7 @@ impl AttentionProbe {
             return None;
         }
         let layer = layer_of(t.name(), "kq_soft_max")?;
-        Some((layer, (*self.live.get(layer)?)?))
+        Some((layer, self.live.get(layer)?.clone()?))
     }
 
     fn fail(&mut self, msg: String) -> bool {
@@ -147,10 +157,9 @@ impl EvalHook for AttentionProbe {
         let Some((layer, op)) = self.target(t) else { return true };
         let acc = self.layers[layer].as_mut().expect("target checked");
         let first_row = self.scope.skip.saturating_sub(self.rows_seen[layer]);
-        let excluded = self.scope.excluded.clone();
         let result = match op {
-            Op::SoftMax => reduce_softmax(t, acc, first_row, excluded),
-            _ => reduce_flash_attn(t, acc, first_row, excluded),
+            Op::SoftMax => reduce_softmax(t, acc, first_row, &self.scope.excluded),
+            _ => reduce_flash_attn(t, acc, first_row, &self.scope.excluded),
         };
         // Rows of this node: its query tokens (`ne[1]` of the softmax, of q for flash attention).
         self.rows_seen[layer] += match op {
@@ -176,13 +185,14 @@ fn f32s(bytes: &[u8]) -> std::borrow::Cow<'_, [f32]> {
 fn mask_softmax(t: &Tensor<'_>, m: LiveSlots) -> Result<(), String> {
     let [n_kv, n_tokens, n_head, _] = t.ne();
     let nb = t.nb();
-    if nb[0] != 4 {
-        return Err(format!("unexpected kq_soft_max strides {nb:?}"));
+    if nb[0] != 4 || m.live.is_empty() || n_head % m.live.len() != 0 {
+        return Err(format!("unexpected kq_soft_max strides {nb:?} or {} query heads for {} KV heads", n_head, m.live.len()));
     }
-    let dead = m.live.min(n_kv)..m.slots.min(n_kv);
+    let group = n_head / m.live.len();
     let (s1, s2) = (nb[1] / 4, nb[2] / 4);
     t.update_f32(|p| {
         for h in 0..n_head {
+            let dead = m.live[h / group].min(n_kv)..m.slots.min(n_kv);
             for q in 0..n_tokens {
                 let row = &mut p[h * s2 + q * s1..][..n_kv];
                 let kept = 1.0 - row[dead.clone()].iter().sum::<f32>();
@@ -197,7 +207,7 @@ fn mask_softmax(t: &Tensor<'_>, m: LiveSlots) -> Result<(), String> {
 
 /// `kq_soft_max`: `[n_kv, n_tokens, n_head]` f32; max over the token rows from `first_row` into
 /// `acc`, each row renormalised without the `excluded` cells.
-fn reduce_softmax(t: &Tensor<'_>, acc: &mut HeadCellMax, first_row: usize, excluded: Range<usize>) -> Result<(), String> {
+fn reduce_softmax(t: &Tensor<'_>, acc: &mut HeadCellMax, first_row: usize, excluded: &[Range<usize>]) -> Result<(), String> {
     let [n_kv, n_tokens, n_head, _] = t.ne();
     let nb = t.nb();
     if t.ggml_type() != llama_cpp_sys_2::GGML_TYPE_F32 || n_head != acc.n_head || nb[0] != 4 {
@@ -207,16 +217,16 @@ fn reduce_softmax(t: &Tensor<'_>, acc: &mut HeadCellMax, first_row: usize, exclu
     let bytes = t.bytes();
     let probs = f32s(&bytes);
     let (s1, s2) = (nb[1] / 4, nb[2] / 4);
-    let excluded = excluded.start.min(n_kv)..excluded.end.min(n_kv);
+    let dead = dead_cells(excluded, n_kv);
     acc.data.par_chunks_mut(acc.n_cells).enumerate().for_each(|(h, out)| {
         for q in first_row..n_tokens {
             let row = &probs[h * s2 + q * s1..][..n_kv];
-            let kept = 1.0 - row[excluded.clone()].iter().sum::<f32>();
+            let kept = 1.0 - row.iter().zip(&dead).filter(|(_, &d)| d).map(|(p, _)| p).sum::<f32>();
             if kept <= 0.0 {
                 continue;
             }
             for (c, (o, &p)) in out.iter_mut().zip(&row[..n_cells]).enumerate() {
-                if !excluded.contains(&c) {
+                if !dead[c] {
                     *o = o.max(p / kept);
                 }
             }
@@ -227,7 +237,7 @@ fn reduce_softmax(t: &Tensor<'_>, acc: &mut HeadCellMax, first_row: usize, exclu
 
 /// `flash_attn_ext(q, k, v, mask)`: recompute the probabilities of the scored cells for the
 /// query rows from `first_row`, without the `excluded` cells.
-fn reduce_flash_attn(t: &Tensor<'_>, acc: &mut HeadCellMax, first_row: usize, excluded: Range<usize>) -> Result<(), String> {
+fn reduce_flash_attn(t: &Tensor<'_>, acc: &mut HeadCellMax, first_row: usize, excluded: &[Range<usize>]) -> Result<(), String> {
     let (Some(q), Some(k)) = (t.src(0), t.src(1)) else { return Err("flash attention node without q/k".into()) };
     let mask = t.src(3);
     let scale = t.op_param_f32(0);
@@ -266,6 +276,7 @@ fn reduce_flash_attn(t: &Tensor<'_>, acc: &mut HeadCellMax, first_row: usize, ex
     let qnb = q.nb();
     let qf = f32s(&qb);
     let n_cells = acc.n_cells.min(n_kv);
+    let dead = dead_cells(excluded, n_kv);
     acc.data.par_chunks_mut(acc.n_cells).enumerate().for_each(|(h, out)| {
         let g = h / group;
         let keys = &kf[g * n_kv * hd..(g + 1) * n_kv * hd];
@@ -276,22 +287,21 @@ fn reduce_flash_attn(t: &Tensor<'_>, acc: &mut HeadCellMax, first_row: usize, ex
             let mut max = f32::NEG_INFINITY;
             for (c, l) in logits.iter_mut().enumerate() {
                 let m = mrow.map_or(0.0, |r| r[c]);
-                *l = if m == f32::NEG_INFINITY || excluded.contains(&c) {
-                    f32::NEG_INFINITY
-                } else {
-                    scale * dot(qv, &keys[c * hd..(c + 1) * hd]) + m
-                };
+                *l = if m == f32::NEG_INFINITY || dead[c] { f32::NEG_INFINITY } else { scale * dot(qv, &keys[c * hd..(c + 1) * hd]) + m };
                 max = max.max(*l);
             }
             if max == f32::NEG_INFINITY {
                 continue;
             }
-            let sum: f32 = logits.iter_mut().map(|l| {
-                *l = (*l - max).exp();
-                *l
-            }).sum();
+            let sum: f32 = logits
+                .iter_mut()
+                .map(|l| {
+                    *l = (*l - max).exp();
+                    *l
+                })
+                .sum();
             for (c, (o, l)) in out[..n_cells].iter_mut().zip(&logits).enumerate() {
-                if !excluded.contains(&c) {
+                if !dead[c] {
                     *o = o.max(l / sum);
                 }
             }

@@ -195,7 +195,11 @@ pub fn type_name(ty: u32) -> String {
     // SAFETY: returns a static string or null.
     unsafe {
         let p = sys::ggml_type_name(ty);
-        if p.is_null() { format!("type {ty}") } else { CStr::from_ptr(p).to_string_lossy().into_owned() }
+        if p.is_null() {
+            format!("type {ty}")
+        } else {
+            CStr::from_ptr(p).to_string_lossy().into_owned()
+        }
     }
 }
 
@@ -212,8 +216,7 @@ pub fn gguf_check(path: &Path) -> Result<()> {
             return Err(invalid("no GGUF magic at the start of the file".into()));
         }
     }
-    let cpath = CString::new(path.as_os_str().as_encoded_bytes())
-        .map_err(|_| invalid("path contains a NUL byte".into()))?;
+    let cpath = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| invalid("path contains a NUL byte".into()))?;
     // SAFETY: gguf_init_from_file reads metadata only (no_alloc, no ggml context) and returns
     // null on any parse error; the context is freed before returning.
     unsafe {

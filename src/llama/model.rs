@@ -120,11 +120,7 @@ impl Model {
         })?;
         let arch = inner.meta_val_str("general.architecture").unwrap_or_default();
         let name = inner.meta_val_str("general.name").unwrap_or_else(|_| arch.clone());
-        let n_swa = inner
-            .meta_val_str(&format!("{arch}.attention.sliding_window"))
-            .ok()
-            .and_then(|s| s.parse::<usize>().ok())
-            .filter(|&n| n > 0);
+        let n_swa = inner.meta_val_str(&format!("{arch}.attention.sliding_window")).ok().and_then(|s| s.parse::<usize>().ok()).filter(|&n| n > 0);
 
         let meta_usize = |key: &str| inner.meta_val_str(&format!("{arch}.{key}")).ok().and_then(|s| s.parse::<usize>().ok());
         let head_dim = inner.n_embd() as usize / (inner.n_head() as usize).max(1);
@@ -158,13 +154,8 @@ impl Model {
         use std::io::Read;
         let n = ffi::gguf_meta_size(&self.path)?;
         let mut meta = Vec::new();
-        std::fs::File::open(&self.path)
-            .and_then(|f| f.take(n).read_to_end(&mut meta))
-            .map_err(Error::io(format!("reading {}", self.path.display())))?;
-        Ok(ModelIdentity {
-            info: self.info.clone(),
-            gguf_sha256: format!("{:x}", Sha256::digest(&meta)),
-        })
+        std::fs::File::open(&self.path).and_then(|f| f.take(n).read_to_end(&mut meta)).map_err(Error::io(format!("reading {}", self.path.display())))?;
+        Ok(ModelIdentity { info: self.info.clone(), gguf_sha256: format!("{:x}", Sha256::digest(&meta)) })
     }
 }
 

@@ -53,19 +53,11 @@ impl KvType {
     ];
 
     pub fn parse(s: &str) -> Result<KvType> {
-        Self::NAMES
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(s))
-            .map(|&(_, t)| KvType(t))
-            .ok_or_else(|| Error::UnknownCacheType(s.to_string()))
+        Self::NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(s)).map(|&(_, t)| KvType(t)).ok_or_else(|| Error::UnknownCacheType(s.to_string()))
     }
 
     pub fn name(self) -> &'static str {
         Self::NAMES.iter().find(|(_, t)| *t == self.0).map_or("?", |(n, _)| n)
-    }
-
-    pub fn is_quantized(self) -> bool {
-        !matches!(self.0, KvCacheType::F32 | KvCacheType::F16 | KvCacheType::BF16)
     }
 }
 
@@ -136,7 +128,13 @@ impl<'m> Session<'m> {
             params = ffi::with_eval_hook(params, probe);
         }
         let ctx = model.inner.new_context(super::model::backend(false), params).map_err(|e| {
-            Error::Llama(format!("cannot create a context of {} tokens with K {} / V {} (flash attention {:?}): {e}", p.n_ctx, p.type_k.name(), p.type_v.name(), p.flash_attn))
+            Error::Llama(format!(
+                "cannot create a context of {} tokens with K {} / V {} (flash attention {:?}): {e}",
+                p.n_ctx,
+                p.type_k.name(),
+                p.type_v.name(),
+                p.flash_attn
+            ))
         })?;
         // SAFETY of the probe pointer: `probe` is boxed (stable address) and stored after `ctx`.
         Ok(Session { ctx, probe, model, batch: LlamaBatch::new(n_batch, 1), n_batch, logits_at: None })
@@ -161,9 +159,7 @@ impl<'m> Session<'m> {
                 let logits = logits_last && last_chunk && j + 1 == chunk.len();
                 self.batch.add(tok, pos, &[SEQ], logits).map_err(Error::llama)?;
             }
-            self.ctx.decode(&mut self.batch).map_err(|e| {
-                Error::Llama(format!("decode of {} tokens at position {} failed: {e}", chunk.len(), start))
-            })?;
+            self.ctx.decode(&mut self.batch).map_err(|e| Error::Llama(format!("decode of {} tokens at position {} failed: {e}", chunk.len(), start)))?;
         }
         self.logits_at = logits_last.then(|| self.batch.n_tokens() - 1);
         match self.probe_error() {
@@ -178,7 +174,10 @@ impl<'m> Session<'m> {
     /// Layers outside the range are not touched.
     pub fn decode_layers(&mut self, input: LayerInput<'_>, start: i32, l0: usize, l1: usize) -> Result<Vec<f32>> {
         if !self.ctx.set_layer_range(l0 as i32, l1 as i32) {
-            return Err(Error::UnsupportedArch(format!("{} cannot be prefilled layer by layer (llama.cpp's layer ranges cover the llama architecture)", self.model.info.arch)));
+            return Err(Error::UnsupportedArch(format!(
+                "{} cannot be prefilled layer by layer (llama.cpp's layer ranges cover the llama architecture)",
+                self.model.info.arch
+            )));
         }
         let hidden = l1 < self.model.info.n_layer;
         self.ctx.set_embeddings_layer_inp(l1 as u32, hidden);
@@ -191,9 +190,10 @@ impl<'m> Session<'m> {
             let pos = start + at as i32;
             let done = match input {
                 LayerInput::Tokens(t) => self.decode(&t[at..at + k], pos, false),
-                LayerInput::Hidden(h) => self.ctx.decode_embeddings(&h[at * n_embd..(at + k) * n_embd], pos, SEQ).map_err(|e| {
-                    Error::Llama(format!("decode of {k} hidden states at position {pos} failed: {e}"))
-                }),
+                LayerInput::Hidden(h) => self
+                    .ctx
+                    .decode_embeddings(&h[at * n_embd..(at + k) * n_embd], pos, SEQ)
+                    .map_err(|e| Error::Llama(format!("decode of {k} hidden states at position {pos} failed: {e}"))),
             };
             let got = done.and_then(|()| match hidden {
                 true => self.ctx.embeddings_layer_inp(l1 as u32, k).ok_or_else(|| Error::Llama("llama.cpp returned no hidden states".into())),
@@ -241,7 +241,13 @@ impl<'m> Session<'m> {
 
     /// Runs `decode` with the probe armed on `layers` (their first `n_cells` columns) and
     /// returns each layer's maxima with what `decode` returned.
-    fn scored<T>(&mut self, scope: PassScope, layers: &[usize], n_cells: &[usize], decode: impl FnOnce(&mut Self) -> Result<T>) -> Result<(Vec<Option<HeadCellMax>>, T)> {
+    fn scored<T>(
+        &mut self,
+        scope: PassScope,
+        layers: &[usize],
+        n_cells: &[usize],
+        decode: impl FnOnce(&mut Self) -> Result<T>,
+    ) -> Result<(Vec<Option<HeadCellMax>>, T)> {
         let info = &self.model.info;
         let probe = self.probe.as_ref().ok_or_else(|| Error::Llama("session created without the attention probe".into()))?;
         probe.lock().expect("probe lock").arm(info.n_layer, layers, info.n_head, n_cells, scope);
@@ -281,14 +287,7 @@ impl<'m> Session<'m> {
 
     /// Removes the sequence's cells at positions `>= pos`.
     pub fn truncate(&mut self, pos: i32) -> Result<()> {
-        self.ctx
-            .kv_cache_seq_rm(SEQ, Some(pos as u32), None)
-            .map_err(|e| Error::Llama(format!("could not remove cells from position {pos}: {e}")))
-    }
-
-    /// Live KV bytes of the sequence, as llama.cpp serialises them.
-    pub fn kv_bytes(&self) -> usize {
-        self.ctx.state_seq_get_size_ext(SEQ, Default::default())
+        self.ctx.kv_cache_seq_rm(SEQ, Some(pos as u32), None).map_err(|e| Error::Llama(format!("could not remove cells from position {pos}: {e}")))
     }
 
     pub fn read_state(&self, n_caches: usize) -> Result<SeqState> {

@@ -81,9 +81,11 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| {
-            Error::StateFormat(format!("truncated at byte {} reading {what} ({n} bytes)", self.at))
-        })?;
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or_else(|| Error::StateFormat(format!("truncated at byte {} reading {what} ({n} bytes)", self.at)))?;
         let s = &self.buf[self.at..end];
         self.at = end;
         Ok(s)
@@ -98,9 +100,7 @@ impl<'a> Reader<'a> {
         Ok(u64::from_le_bytes(self.take(8, what)?.try_into().unwrap()))
     }
     fn range(&mut self, count: usize, unit: usize, what: &str) -> Result<Range<usize>> {
-        let n = count
-            .checked_mul(unit)
-            .ok_or_else(|| Error::StateFormat(format!("size overflow in {what}")))?;
+        let n = count.checked_mul(unit).ok_or_else(|| Error::StateFormat(format!("size overflow in {what}")))?;
         let start = self.at;
         self.take(n, what)?;
         Ok(start..self.at)
@@ -189,7 +189,16 @@ impl SeqState {
                     layers: d
                         .layers
                         .into_iter()
-                        .map(|l| LayerKv { rows: l.rows, k_type: l.k_type, k_row: l.k_row, k: buf[l.k].to_vec(), v_type: l.v_type, v_unit: l.v_unit, v_embd: l.v_embd, v: buf[l.v].to_vec() })
+                        .map(|l| LayerKv {
+                            rows: l.rows,
+                            k_type: l.k_type,
+                            k_row: l.k_row,
+                            k: buf[l.k].to_vec(),
+                            v_type: l.v_type,
+                            v_unit: l.v_unit,
+                            v_embd: l.v_embd,
+                            v: buf[l.v].to_vec(),
+                        })
                         .collect(),
                 }),
             })

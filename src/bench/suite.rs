@@ -1,0 +1,131 @@
+//! The fidelity suite: the four kinds of long-document question users ask (one inserted fact, a
+//! fact reached through another, one key among similar keys, reading comprehension among
+//! distractor paragraphs), at about 1.5k, 3k, 5k and 7k tokens, over haystacks of three styles.
+//! Deterministic from the seed. Pure: no model involved.
+
+use super::datasets::QaSet;
+use super::tasks::{self, Case, Sources, TaskKind};
+
+/// Document lengths, in SmolLM2 tokens.
+pub const LENGTHS: [usize; 4] = [1500, 3000, 5000, 7000];
+
+/// The kinds, in table order; `Squad` stands for the reading-comprehension kind, whose cases
+/// alternate between SQuAD and HotpotQA.
+pub const KINDS: [TaskKind; 4] = [TaskKind::Needle, TaskKind::Twohop, TaskKind::Twokey, TaskKind::Squad];
+
+/// A text the retrieval kinds hide their facts in, and its characters per SmolLM2 token.
+pub struct Haystack<'a> {
+    pub name: &'static str,
+    pub text: &'a str,
+    pub chars_per_token: f64,
+}
+
+/// The suite's haystacks: prose essays, 17th-century pamphlet prose, encyclopedia paragraphs.
+pub struct Haystacks<'a> {
+    pub all: Vec<Haystack<'a>>,
+}
+
+impl Haystacks<'_> {
+    /// The haystack for case `i` of `tokens` tokens: they take turns among those long enough.
+    fn pick(&self, i: usize, tokens: usize) -> &Haystack<'_> {
+        let long: Vec<&Haystack<'_>> = self.all.iter().filter(|h| h.text.len() as f64 >= 1.05 * tokens as f64 * h.chars_per_token).collect();
+        let pool = if long.is_empty() { self.all.iter().collect() } else { long };
+        pool[i % pool.len()]
+    }
+}
+
+/// SQuAD items (in `QaSet::squad` order) that SmolLM2-135M-Instruct answers from their own
+/// paragraph alone, greedy (`docs/results/2026-12-01-fidelity/answerable.py`): the suite asks
+/// only these, among distractors, so that the full cache answers most of its QA cases.
+pub const SQUAD_ANSWERABLE: &[usize] = &[
+    0, 4, 5, 7, 8, 9, 10, 13, 15, 19, 21, 25, 27, 28, 30, 31, 33, 36, 39, 41, 43, 46, 47, 48, 51, 54, 59, 61, 63, 66, 67, 70, 72, 74, 76, 77, 78, 79, 80, 81,
+    82, 83, 87, 90, 91, 92, 94, 95, 97, 105, 106, 108, 109, 110, 112, 119, 120, 121, 129, 130, 132, 133, 136, 137, 139, 144, 146, 148, 149, 150, 151, 153, 155,
+    160, 161, 162, 165, 167, 168, 170, 171, 173, 176, 182, 187, 188, 191, 194, 198, 203, 209, 215, 220, 222, 223, 224, 228, 230, 232, 233, 234, 239, 245, 247,
+    249, 250, 252, 254, 259, 260, 261, 263, 264, 266, 268, 275, 278, 279, 281, 283, 284, 288, 294, 296, 297, 303, 308, 309, 310, 311, 312, 313, 314, 315, 319,
+    323, 328, 330, 332, 338, 342, 343, 344, 345, 347, 349, 350, 351, 354, 355, 360, 363, 365, 368, 370, 371, 375, 377, 381, 383, 386, 389, 390, 394, 396, 402,
+];
+
+/// The same for HotpotQA (in `QaSet::hotpotqa` order), from its two supporting paragraphs (of the
+/// first 50 items; the first 404 SQuAD items gave the list above).
+pub const HOTPOTQA_ANSWERABLE: &[usize] = &[1, 2, 3, 6, 9, 11, 15, 22, 23, 24, 25, 30, 35, 38, 40, 41, 46, 47, 48, 49];
+
+/// `set` asking only the items `keep` (all paragraphs stay, as distractors).
+pub fn only_items(set: &QaSet, keep: &[usize]) -> QaSet {
+    QaSet { paragraphs: set.paragraphs.clone(), items: keep.iter().filter_map(|&i| set.items.get(i).cloned()).collect() }
+}
+
+/// Encyclopedia paragraphs (SQuAD's contexts) joined into one text, a haystack of another style.
+pub fn wiki_text(src: &Sources) -> Option<String> {
+    Some(src.squad.as_ref()?.paragraphs.join("\n\n"))
+}
+
+/// `per_kind` cases of every kind at every length in `lengths` (tokens); depths spread evenly
+/// over the document with a jitter, haystacks and QA sets taking turns. `src` needs SQuAD and
+/// HotpotQA.
+pub fn cases(hay: &Haystacks<'_>, src: &Sources, lengths: &[usize], per_kind: usize, seed: u64) -> Option<Vec<Case>> {
+    let mut out = Vec::new();
+    for &tokens in lengths {
+        for kind in KINDS {
+            for i in 0..per_kind {
+                let s = seed ^ (tokens as u64).wrapping_mul(0x9e37_79b9) ^ ((kind as u64) << 40) ^ ((i as u64) << 20);
+                let jitter = (tasks::unit(s) - 0.5) * 0.6 / per_kind as f64;
+                let depth = (0.05 + 0.85 * (i as f64 + 0.5) / per_kind as f64 + jitter).clamp(0.02, 0.95);
+                let case = match kind {
+                    TaskKind::Squad | TaskKind::Hotpotqa => {
+                        // The QA paragraphs are English prose of about 4.5 characters a token.
+                        let task = if i % 2 == 0 { TaskKind::Squad } else { TaskKind::Hotpotqa };
+                        tasks::generate_in(task, "", src, (tokens as f64 * 4.4) as usize, depth, s)?
+                    }
+                    _ => {
+                        let h = hay.pick(i, tokens);
+                        let mut c = tasks::generate_in(kind, h.text, src, (tokens as f64 * h.chars_per_token) as usize, depth, s)?;
+                        c.haystack = h.name.to_string();
+                        c
+                    }
+                };
+                out.push(Case { tokens, ..case });
+            }
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::datasets::QaItem;
+
+    fn set(n: usize) -> QaSet {
+        QaSet {
+            paragraphs: (0..n).map(|i| format!("Paragraph {i} says that item {i} is blue. ").repeat(8)).collect(),
+            items: (0..n)
+                .map(|i| QaItem { question: format!("What colour is item {i}?"), answers: vec!["blue".into()], gold: vec![i], near: vec![] })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn every_kind_and_length_gets_its_cases_deterministically() {
+        let src = Sources { haystack: String::new(), squad: Some(set(200)), hotpotqa: Some(set(200)) };
+        let essays = "The essay goes on. ".repeat(3000);
+        let short = "Old prose here. ".repeat(700);
+        let hay = Haystacks {
+            all: vec![Haystack { name: "essays", text: &essays, chars_per_token: 4.0 }, Haystack { name: "short", text: &short, chars_per_token: 4.0 }],
+        };
+        let a = cases(&hay, &src, &[1500, 7000], 4, 1).unwrap();
+        let b = cases(&hay, &src, &[1500, 7000], 4, 1).unwrap();
+        assert_eq!(a.len(), 2 * 4 * 4);
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!((&x.document, &x.question, &x.gold), (&y.document, &y.question, &y.gold));
+            assert!(x.gold.iter().all(|g| x.document.contains(g.as_str())), "{:?}: gold not in the document", x.task);
+        }
+        // Short haystacks serve short documents only.
+        assert!(a.iter().filter(|c| c.tokens == 7000 && c.task != TaskKind::Squad && c.task != TaskKind::Hotpotqa).all(|c| c.haystack == "essays"));
+        assert!(a.iter().any(|c| c.tokens == 1500 && c.haystack == "short"));
+        // The reading-comprehension kind alternates between the two QA sets.
+        assert!(a.iter().any(|c| c.task == TaskKind::Hotpotqa) && a.iter().any(|c| c.task == TaskKind::Squad));
+        // Depths spread over the document.
+        let depths: Vec<f64> = a.iter().filter(|c| c.task == TaskKind::Needle && c.tokens == 1500).map(|c| c.depth).collect();
+        assert!(depths.windows(2).all(|w| w[0] < w[1]) && depths[0] < 0.2 && depths[3] > 0.7, "{depths:?}");
+    }
+}

@@ -1,0 +1,77 @@
+//! The benchmark's scored documents: read and scored once, then compressed on the host. They
+//! must give what the CLI's layer-by-layer prefill gives, and per-head budgets must hold and
+//! attend to exactly each head's own selection.
+
+use crate::util::*;
+use kvcompose::compress::MethodName;
+use kvcompose::compressor::BudgetMode;
+use kvcompose::llama::FlashAttn;
+use kvcompose::qa::DocumentSession;
+
+#[test]
+fn a_scored_document_compresses_as_the_layer_by_layer_prefill_does() {
+    let model = smollm2();
+    let doc = doc_prefix(5000);
+    // Global budgets (per-layer sizes); uniform ones differ only in the pure selection.
+    let budget_mode = BudgetMode::Global;
+    let mut opts = qa_options(FlashAttn::On, "f16", "f16", Some(0.25));
+    opts.compress.as_mut().unwrap().budget_mode = budget_mode;
+    let mut live = DocumentSession::load(model, doc, &[LONG_QUESTION], &opts).unwrap();
+    let scored = DocumentSession::score(model, doc, &opts).unwrap();
+    let mut host = DocumentSession::from_scored(model, doc, &scored, &[LONG_QUESTION], &opts).unwrap();
+    assert_eq!(live.stats().origins, host.stats().origins, "{budget_mode:?}: the same tokens in every head");
+    assert_eq!(live.stats().layer_cells, host.stats().layer_cells);
+    let (a, b) = (live.ask(model, LONG_QUESTION, &mut |_| {}).unwrap(), host.ask(model, LONG_QUESTION, &mut |_| {}).unwrap());
+    assert_eq!(a.text, b.text, "{budget_mode:?}");
+    let d = a.first_logits.iter().zip(&b.first_logits).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    assert!(d < 1e-3, "{budget_mode:?}: first-token logits differ by {d}");
+    // The whole cache from the same scored document is stock llama.cpp's.
+    let whole = qa_options(FlashAttn::On, "f16", "f16", None);
+    let mut stock = DocumentSession::load(model, doc, &[LONG_QUESTION], &whole).unwrap();
+    let mut full = DocumentSession::from_scored(model, doc, &scored, &[LONG_QUESTION], &whole).unwrap();
+    let (a, b) = (stock.ask(model, LONG_QUESTION, &mut |_| {}).unwrap(), full.ask(model, LONG_QUESTION, &mut |_| {}).unwrap());
+    assert_eq!(a.first_logits, b.first_logits, "the restored whole cache is the prefilled one");
+}
+
+/// KVzip's per-head budgets: heads of a layer keep different numbers of tokens, each the top of
+/// its own scores (max over its query group), one threshold over all layers and heads, the layer
+/// as long as its longest head; flash attention, which cannot mask per head, is refused.
+#[test]
+fn per_head_budgets_keep_each_heads_own_top_tokens_and_mask_the_padding() {
+    let model = smollm2();
+    let doc = doc_prefix(4000);
+    let mut opts = qa_options(FlashAttn::Off, "f16", "f16", Some(0.25));
+    opts.compress.as_mut().unwrap().method = MethodName::Kvzip;
+    let c = opts.compress.as_ref().unwrap().effective();
+    opts.compress = Some(c.clone());
+    let scored = DocumentSession::score(model, doc, &opts).unwrap();
+    let mut ds = DocumentSession::from_scored(model, doc, &scored, &[LONG_QUESTION], &opts).unwrap();
+    let s = ds.stats().clone();
+    assert_eq!(s.head_cells.len(), s.layer_cells.len());
+    let n_total = s.cells_full;
+    let mut differ = 0;
+    for (l, (heads, &cells)) in s.head_cells.iter().zip(&s.layer_cells).enumerate() {
+        assert_eq!(heads.iter().copied().max(), Some(cells), "layer {l}: as long as its longest head");
+        differ += usize::from(heads.iter().any(|&h| h != heads[0]));
+        for (h, &n) in heads.iter().enumerate() {
+            // Each head's live cells are its own n best tokens (the prefix always among them).
+            let live: Vec<i32> = s.origins[l][h][..n].to_vec();
+            assert!(live.windows(2).all(|w| w[0] < w[1]), "layer {l} head {h}: live cells in position order");
+            let group = model.info.n_head / model.info.n_head_kv;
+            let score = |p: i32| scored.maxima[l].data.chunks(n_total).skip(h * group).take(group).map(|q| q[p as usize]).fold(f32::MIN, f32::max);
+            let worst_kept = live.iter().filter(|&&p| p as usize >= scored.n_prefix).map(|&p| score(p)).fold(f32::INFINITY, f32::min);
+            let best_dropped = (scored.n_prefix as i32..n_total as i32).filter(|p| !live.contains(p)).map(score).fold(f32::NEG_INFINITY, f32::max);
+            assert!(best_dropped <= worst_kept, "layer {l} head {h}: dropped {best_dropped} > kept {worst_kept}");
+        }
+    }
+    assert!(differ > s.head_cells.len() / 2, "heads of most layers keep different numbers ({differ})");
+    let kept_pairs: usize = s.head_cells.iter().flatten().sum();
+    let budget = (0.25 * n_total as f64).ceil() as usize;
+    assert_eq!(kept_pairs, budget * s.head_cells.len() * model.info.n_head_kv, "one threshold over every layer and head");
+    let answer = ds.ask(model, LONG_QUESTION, &mut |_| {}).unwrap();
+    assert!(answer.n_tokens > 0);
+    // Flash attention forms no probabilities to mask: refused, not silently unmasked.
+    let mut on = opts.clone();
+    on.session.flash_attn = FlashAttn::On;
+    assert!(DocumentSession::from_scored(model, doc, &scored, &[LONG_QUESTION], &on).is_err());
+}
