@@ -14,7 +14,7 @@ suite=(--suite qa --lengths "$lengths" --per-kind "$per_kind" --scores "$scores"
 suite_into "$out/main" "${suite[@]}" --methods kvcompose,tokens,streaming,random --ratios 0.25,0.125 --budgets global,uniform
 
 # Ablations of the selection and allocation on the same scores.
-for variant in "--kv-composite max" "--kv-group max" "--kv-no-head-mean" "--kv-floor 0.25"; do
+for variant in "--kv-composite max" "--kv-group max" "--kv-no-head-mean" "--kv-floor 0.25" "--kv-pool 1" "--kv-group max --kv-no-head-mean"; do
     name=$(echo "$variant" | tr -d '-' | tr ' ' '-')
     # shellcheck disable=SC2086
     suite_into "$out/ablation-$name" "${suite[@]}" --methods kvcompose --ratios 0.25 --budgets global $variant
