@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Layer-by-layer prefill (session 8): the tests' fact at about 3k and 6.4k tokens at 0.25 with
+# Layer-by-layer prefill: the tests' fact at about 3k and 6.4k tokens at 0.25 with
 # the defaults (`--kv-prefill auto` = layers on SmolLM2), and five needles in 6.1k tokens side
 # by side with the full cache (`kvcompose bench`). 2 cores, no GPU: about 1.5 + 6 minutes for
 # the two documents, 35 for the benchmark.

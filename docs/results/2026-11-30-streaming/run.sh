@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Why KVCompose at 0.25 loses single facts at about 6k tokens on SmolLM2 (session 7).
+# Why KVCompose at 0.25 loses single facts at about 6k tokens on SmolLM2.
 #
 # needle-map/: `examples/needle_map.rs` on the tests' 6.4k-token Areopagitica (fact 4516273),
 # one file per row of the README table. Rows named probe-* ran with throwaway changes to the

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Which half of streaming loses the 6.4k fact: the selection or the KV rows? (session 8)
+# Which half of streaming loses the 6.4k fact: the selection or the KV rows?
 #
 # `transplant.patch` adds three throwaway environment switches to the compressor (not in the code):
 #   KVC_DUMP=FILE     after the prefill, write every (layer, KV head)'s kept original positions;
