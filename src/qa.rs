@@ -246,11 +246,13 @@ impl<'m> DocumentSession<'m> {
                 })
                 .collect(),
         };
+        if prompt.prefix.len() + n + 1 > model.info.n_ctx_train {
+            return Err(Error::ContextTooLong { tokens: prompt.prefix.len() + n, n_ctx: model.info.n_ctx_train, hint: " the model was trained for" });
+        }
+        // The copy runs past the document, beyond the training context for long ones, as in the
+        // layer-by-layer prefill.
         let longest = copies.iter().map(|c| c.intro.len() + c.doc.len()).max().unwrap_or(0);
         let n_ctx = prompt.prefix.len() + n + longest + 1;
-        if n_ctx > model.info.n_ctx_train {
-            return Err(Error::ContextTooLong { tokens: n_ctx, n_ctx: model.info.n_ctx_train, hint: " (the document and its scoring copy)" });
-        }
         let mut session = Session::new(model, &SessionParams { n_ctx, probe: true, ..opts.session.clone() })?;
         compressor::prefill_scored(&mut session, &prompt.prefix, &prompt.document, &copies, &mut |_, _, _| {})
     }
