@@ -27,3 +27,6 @@ suite_into "$out/ablation-kvfloor-0.5" "${suite[@]}" --methods kvcompose --ratio
 # so flash attention is off, and these cases are scored anew (1.5k tokens, 4 per kind).
 kvzip=(--suite qa --lengths 1500 --per-kind 4 --scores "$scores" -n 32 -fa off --kv-floor 0)
 suite_into "$out/kvzip-fa-off" "${kvzip[@]}" --methods kvcompose,kvzip --ratios 0.25,0.125 --budgets global,heads
+
+# A first look at 5k tokens with today's defaults (layer floor 0.25).
+suite_into "$out/5k-defaults" --suite qa --lengths 5000 --per-kind 2 --scores "$scores" -n 32 --methods kvcompose --ratios 0.25,0.125 --budgets global
