@@ -207,13 +207,12 @@ impl<'m> DocumentSession<'m> {
         // document's state and restore it before each (a safeguard; not seen to matter at 700
         // answer tokens on 1.2k-token documents).
         let image = if questions.len() > 1 && info.n_swa.is_some() { Some(session.state_bytes()?) } else { None };
-        let doc_ids: Vec<i32> = prompt.document.iter().map(|t| t.0).collect();
         Ok(DocumentSession {
             session,
             text,
             n_prefix: prompt.prefix.len(),
             n_doc: prompt.document.len(),
-            doc_sha256: kvfile::tokens_sha256(&doc_ids),
+            doc_sha256: document_sha256(&prompt.document),
             opts: QaOptions { compress, ..opts.clone() },
             doc_end: n_doc as i32,
             stats,
@@ -276,13 +275,12 @@ impl<'m> DocumentSession<'m> {
             return Err(Error::Usage(format!("the scored document holds {} cells, this document {n_total}", stats.cells_full)));
         }
         let session = restored(model, opts, &stats, &text, n_total as i32, questions, &state)?;
-        let doc_ids: Vec<i32> = prompt.document.iter().map(|t| t.0).collect();
         Ok(DocumentSession {
             session,
             text,
             n_prefix: prompt.prefix.len(),
             n_doc: prompt.document.len(),
-            doc_sha256: kvfile::tokens_sha256(&doc_ids),
+            doc_sha256: document_sha256(&prompt.document),
             opts: opts.clone(),
             doc_end: n_total as i32,
             t_load_ms: stats.t_prefill_ms + stats.t_score_ms + t0.elapsed().as_secs_f64() * 1e3,
@@ -457,6 +455,11 @@ impl<'m> DocumentSession<'m> {
             .map(str::to_string),
         }
     }
+}
+
+/// sha256 of a document's tokens, as a cache file records it.
+fn document_sha256(tokens: &[llama_cpp_2::token::LlamaToken]) -> String {
+    kvfile::tokens_sha256(&tokens.iter().map(|t| t.0).collect::<Vec<i32>>())
 }
 
 /// Tokens of the longest question turn among `questions`, and that question.

@@ -331,16 +331,28 @@ pub fn suite_table(rows: &[Row]) -> String {
             format!("{k}/{n} ({:.0}%)", 100.0 * k as f64 / n as f64)
         }
     };
-    let mut s = String::from("| method | ratio | KV held vs full |");
-    for k in &kinds {
-        s += &format!(" {k} |");
-    }
-    for t in &lengths {
-        s += &format!(" {t} tok |");
-    }
-    s += " all |\n|---|---|---|";
-    s += &"---|".repeat(kinds.len() + lengths.len() + 1);
-    s += "\n";
+    // One column per kind, per length, then all: the header and each row's cells.
+    let header = |lead: &str, rule: &str| {
+        let mut h = String::from(lead);
+        for k in &kinds {
+            h += &format!(" {k} |");
+        }
+        for t in &lengths {
+            h += &format!(" {t} tok |");
+        }
+        h + " all |\n" + rule + &"---|".repeat(kinds.len() + lengths.len() + 1) + "\n"
+    };
+    let cells = |sel: &[&Row]| {
+        let mut c = String::new();
+        for k in &kinds {
+            c += &format!(" {} |", frac(&sel.iter().copied().filter(|r| kind(r) == *k).collect::<Vec<_>>()));
+        }
+        for t in &lengths {
+            c += &format!(" {} |", frac(&sel.iter().copied().filter(|r| r.case.tokens == *t).collect::<Vec<_>>()));
+        }
+        c + &format!(" {} |\n", frac(sel))
+    };
+    let mut s = header("| method | ratio | KV held vs full |", "|---|---|---|");
     let full_held: f64 = full.iter().filter_map(|r| r.report.as_ref()).map(|r| r.kv_bytes_kept as f64).sum();
     for ((m, ratio), sel) in by_setting(rows) {
         if m == "full" {
@@ -349,30 +361,11 @@ pub fn suite_table(rows: &[Row]) -> String {
         let held: f64 = sel.iter().filter_map(|r| r.report.as_ref()).map(|r| r.kv_bytes_kept as f64).sum();
         let den: Vec<&Row> = sel.iter().copied().filter(|r| answered(r)).collect();
         s += &format!("| {m} | {ratio} | {:.3} |", held / full_held.max(1.0));
-        for k in &kinds {
-            s += &format!(" {} |", frac(&den.iter().copied().filter(|r| kind(r) == *k).collect::<Vec<_>>()));
-        }
-        for t in &lengths {
-            s += &format!(" {} |", frac(&den.iter().copied().filter(|r| r.case.tokens == *t).collect::<Vec<_>>()));
-        }
-        s += &format!(" {} |\n", frac(&den));
+        s += &cells(&den);
     }
-    s += "\nCalibration: cases the full cache answers, of those run.\n\n| |";
-    for k in &kinds {
-        s += &format!(" {k} |");
-    }
-    for t in &lengths {
-        s += &format!(" {t} tok |");
-    }
-    s += " all |\n|---|";
-    s += &"---|".repeat(kinds.len() + lengths.len() + 1);
-    s += "\n| full |";
-    for k in &kinds {
-        s += &format!(" {} |", frac(&full.iter().copied().filter(|r| kind(r) == *k).collect::<Vec<_>>()));
-    }
-    for t in &lengths {
-        s += &format!(" {} |", frac(&full.iter().copied().filter(|r| r.case.tokens == *t).collect::<Vec<_>>()));
-    }
-    s += &format!(" {} |\n", frac(&full));
+    s += "\nCalibration: cases the full cache answers, of those run.\n\n";
+    s += &header("| |", "|---|");
+    s += "| full |";
+    s += &cells(&full);
     s
 }
