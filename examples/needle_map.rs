@@ -27,7 +27,7 @@ fn main() -> kvcompose::Result<()> {
     let doc = document::read(args.qa.file.as_ref().expect("-f"))?;
     let question = args.qa.prompt.first().map(String::as_str).expect("-p");
     let model = commands::load_model(run)?;
-    let mut ds = DocumentSession::load(&model, &doc, &[question], &run.qa_options()?)?;
+    let mut ds = DocumentSession::load(&model, &doc, &[question], &run.qa_options(kvcompose::qa::Load::Document { questions: 1 })?)?;
 
     // The needle's document tokens, found through their pieces.
     let tokens = prompt::template(&model.inner).tokenize(&model.inner, &doc, question)?;

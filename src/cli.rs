@@ -7,10 +7,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::bench::tasks::TaskKind;
 use crate::bench::{Haystack, Plan};
 use crate::compress::{Aggregation, MethodName, ScoreOptions};
-use crate::compressor::{BudgetMode, CompressOptions, Prefill, Scorer, DEFAULT_LAYER_FLOOR};
 use crate::error::{Error, Result};
 use crate::llama::{FlashAttn, KvType, SessionParams};
-use crate::qa::QaOptions;
+use crate::pipeline::{BudgetMode, CompressOptions, Prefill, Scorer, DEFAULT_LAYER_FLOOR};
+use crate::qa::{Load, QaOptions};
 
 #[derive(Debug, Parser)]
 #[command(name = "kvcompose", version, about = "Long-document Q&A on GGUF models through llama.cpp, keeping a fraction of the KV cache (KVCompose)")]
@@ -99,6 +99,16 @@ impl BenchArgs {
                 small.to_vec()
             } else {
                 full.to_vec()
+            }
+        }
+        // The bench runs its own methods, ratios and budgets side by side.
+        for (given, instead) in [
+            (self.run.kv_compose.is_some(), "--kv-compose: give --ratios"),
+            (self.run.kv_method.is_some(), "--kv-method: give --methods"),
+            (self.run.kv_budget.is_some(), "--kv-budget: give --budgets"),
+        ] {
+            if given {
+                return Err(Error::Usage(format!("bench runs every method, ratio and budget mode it is given and takes no {instead}")));
             }
         }
         let q = self.quick;
@@ -234,8 +244,8 @@ pub struct RunArgs {
     #[arg(long = "kv-compose", value_name = "RATIO", allow_hyphen_values = true)]
     pub kv_compose: Option<f64>,
     /// Which tokens each head keeps: KVCompose, or a baseline to compare with
-    #[arg(long = "kv-method", value_enum, default_value = "kvcompose", hide = true)]
-    pub kv_method: MethodName,
+    #[arg(long = "kv-method", value_enum, hide = true)]
+    pub kv_method: Option<MethodName>,
     /// Document tokens per compression step [default: budget/8, 64..=512]
     #[arg(long = "kv-chunk", default_value_t = 0, hide = true)]
     pub kv_chunk: usize,
@@ -266,11 +276,14 @@ pub struct RunArgs {
     /// Layer budgets: `uniform` (every layer keeps the same cells), `global` (KVCompose's global
     /// allocation, each layer's KV tensors sized to its own budget), or `global-masked` (the same
     /// allocation masked inside a uniform cache, for comparison; -fa off)
-    #[arg(long = "kv-budget", value_enum, default_value = "global", hide = true)]
-    pub kv_budget: BudgetMode,
+    #[arg(long = "kv-budget", value_enum, hide = true)]
+    pub kv_budget: Option<BudgetMode>,
     /// With global budgets, the least a layer keeps, as a fraction of the uniform budget
     #[arg(long = "kv-floor", value_name = "F", default_value_t = DEFAULT_LAYER_FLOOR, hide = true)]
     pub kv_floor: f64,
+    /// With global budgets, the most a layer keeps, as a multiple of the uniform budget (0: none)
+    #[arg(long = "kv-cap", value_name = "F", default_value_t = 0.0, hide = true)]
+    pub kv_cap: f64,
     /// Also score the cache with the question (the compressed cache then suits that question)
     #[arg(long = "kv-query-aware", hide = true)]
     pub query_aware: bool,
@@ -281,6 +294,54 @@ pub struct RunArgs {
     #[arg(short = 'v', long)]
     pub verbose: bool,
 }
+
+/// clap's names for the library's choices: the library stays free of clap (its enums derive
+/// serde only), and each name here is the one `--json` and the results files use.
+macro_rules! value_enum {
+    ($t:ty { $($v:ident => $name:literal $(: $help:literal)?),+ $(,)? }) => {
+        impl ValueEnum for $t {
+            fn value_variants<'a>() -> &'a [Self] {
+                &[$(Self::$v),+]
+            }
+            fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+                Some(match self {
+                    $(Self::$v => clap::builder::PossibleValue::new($name)$(.help($help))?),+
+                })
+            }
+        }
+    };
+}
+
+value_enum!(MethodName {
+    Kvcompose => "kvcompose": "KVCompose: each head keeps its own best tokens (composite cells)",
+    Tokens => "tokens": "one token set for all heads, by the mean score over heads (SnapKV-style)",
+    Streaming => "streaming": "attention sinks plus the most recent tokens (StreamingLLM)",
+    Random => "random": "uniformly random tokens, the same in every head",
+    Kvzip => "kvzip": "KVzip: chunked reconstruction scores, one threshold over layers and heads (bench --scores, -fa off)",
+});
+value_enum!(BudgetMode {
+    Uniform => "uniform": "every layer keeps the same number of cells",
+    Global => "global": "KVCompose's global allocation, each layer sized to its own budget",
+    GlobalMasked => "global-masked": "the global allocation masked inside a uniform cache (-fa off)",
+    Heads => "heads": "one threshold over every layer, head and token, padding masked per head (bench --scores, -fa off)",
+});
+value_enum!(Prefill { Auto => "auto", Chunks => "chunks", Layers => "layers" });
+value_enum!(Scorer {
+    Repeat => "repeat": "the document's copy after a \"repeat the context\" turn",
+    Refeed => "refeed": "the document's copy right after the document (the reference's second pass)",
+    Kvzip => "kvzip": "KVzip's 2k-token chunk copies, each scored against its own chunk",
+});
+value_enum!(Aggregation { Mean => "mean", Max => "max" });
+value_enum!(TaskKind {
+    Needle => "needle",
+    Multikey => "multikey",
+    Multivalue => "multivalue",
+    Vartrack => "vartrack",
+    Twohop => "twohop",
+    Squad => "squad",
+    Hotpotqa => "hotpotqa",
+    Twokey => "twokey",
+});
 
 /// llama.cpp's multi-letter single-dash flags, which clap cannot express, mapped to long ones.
 const LLAMA_SHORT: [(&str, &str); 5] =
@@ -300,18 +361,20 @@ impl RunArgs {
     pub fn compress_options(&self, ratio: f64) -> CompressOptions {
         CompressOptions {
             ratio,
-            method: self.kv_method,
+            method: self.kv_method.unwrap_or_default(),
             chunk: self.kv_chunk,
             prefill: self.kv_prefill,
             scorer: self.kv_score,
             scores: ScoreOptions { group: self.kv_group, add_head_mean: !self.kv_no_head_mean, pool: self.kv_pool, composite: self.kv_composite },
             local: self.kv_local,
-            budget_mode: self.kv_budget,
+            budget_mode: self.kv_budget.unwrap_or_default(),
             layer_floor: self.kv_floor,
+            layer_cap: self.kv_cap,
         }
     }
 
-    pub fn qa_options(&self) -> Result<QaOptions> {
+    /// The options of this run, checked for a load of `load` (before any model loads).
+    pub fn qa_options(&self, load: Load) -> Result<QaOptions> {
         let threads = self.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(4, |n| n.get() as i32));
         let session = SessionParams {
             n_ctx: 0,
@@ -336,7 +399,33 @@ impl RunArgs {
             compress: self.kv_compose.map(|ratio| self.compress_options(ratio)),
             query_aware: self.query_aware,
         };
-        opts.check()?;
+        opts.check(load)?;
         Ok(opts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::ValueEnum;
+
+    /// Every choice a flag accepts is spelled as `--json` and the results files spell it.
+    fn names_match_serde<T: ValueEnum + serde::Serialize>() {
+        for v in T::value_variants() {
+            let flag = v.to_possible_value().expect("named").get_name().to_string();
+            assert_eq!(serde_json::to_value(v).unwrap(), serde_json::Value::String(flag));
+        }
+    }
+
+    #[test]
+    fn flag_names_are_the_serialised_names() {
+        use crate::bench::tasks::TaskKind;
+        use crate::compress::{Aggregation, MethodName};
+        use crate::pipeline::{BudgetMode, Prefill, Scorer};
+        names_match_serde::<MethodName>();
+        names_match_serde::<BudgetMode>();
+        names_match_serde::<Prefill>();
+        names_match_serde::<Scorer>();
+        names_match_serde::<Aggregation>();
+        names_match_serde::<TaskKind>();
     }
 }

@@ -9,8 +9,8 @@ use crate::bench::{Haystack, Plan};
 use crate::cli::{BenchArgs, DemoArgs, FetchArgs, QaArgs, RunArgs};
 use crate::error::{Error, Result};
 use crate::llama::Model;
-use crate::qa::{DocumentSession, QaOptions};
-use crate::report::Report;
+use crate::qa::{DocumentSession, Load, QaOptions};
+use crate::report::{self, Report};
 use crate::{bench, document, fetch, kvfile};
 
 /// The bundled demo document (public domain, see assets/README.md) and its question.
@@ -48,7 +48,7 @@ pub fn fetch_model(args: &FetchArgs) -> Result<()> {
 /// Answers one question about one document (loaded for it); the answer streams to stdout unless
 /// `--json`.
 fn answer(model: &Model, doc: &str, question: &str, run: &RunArgs, stream: bool) -> Result<Report> {
-    let mut ds = load_document(model, doc, &[question], &run.qa_options()?)?;
+    let mut ds = load_document(model, doc, &[question], &run.qa_options(Load::Document { questions: 1 })?)?;
     ask(model, &mut ds, question, stream)
 }
 
@@ -88,12 +88,10 @@ fn ask(model: &Model, ds: &mut DocumentSession<'_>, question: &str, stream: bool
 
 pub fn qa(args: &QaArgs) -> Result<()> {
     let run = &args.run;
-    let opts = run.qa_options()?; // flag errors before any loading
     let questions: Vec<&str> = args.prompt.iter().map(String::as_str).collect();
-    if opts.query_aware && questions.len() > 1 {
-        return Err(Error::Usage("--kv-query-aware compresses the document for one question: give one -p".into()));
-    }
-    // What the document comes from, read and checked before the model loads.
+    let load = if args.kv_load.is_some() { Load::CacheFile } else { Load::Document { questions: questions.len() } };
+    let opts = run.qa_options(load)?; // flag errors before any loading
+                                      // What the document comes from, read and checked before the model loads.
     enum Source<'a> {
         Text(String),
         Cache(&'a std::path::Path, Box<kvfile::KvFile>),
@@ -111,7 +109,7 @@ pub fn qa(args: &QaArgs) -> Result<()> {
     if let Some(path) = &args.kv_save {
         ds = ds.save(&model, path, &questions)?;
         let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
-        log(&format!("saved the document's KV cache to {} ({:.2} MiB)", path.display(), bytes as f64 / (1024.0 * 1024.0)));
+        log(&format!("saved the document's KV cache to {} ({:.2} MiB)", path.display(), report::mib(bytes)));
     }
     for (i, question) in questions.iter().enumerate() {
         if questions.len() > 1 && !run.json {
@@ -130,7 +128,8 @@ pub fn qa(args: &QaArgs) -> Result<()> {
 pub fn demo(args: &DemoArgs) -> Result<()> {
     let mut run = args.run.clone();
     let ratio = run.kv_compose.unwrap_or(0.5);
-    run.qa_options()?;
+    run.kv_compose = Some(ratio);
+    run.qa_options(Load::Document { questions: 1 })?;
     let model = load_model(&run)?;
     log(&format!("document: Milton's Areopagitica (public domain), question: {DEMO_QUESTION}"));
     run.kv_compose = None;
@@ -163,7 +162,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     };
     let json = serde_json::to_string_pretty(&rows).expect("rows serialise");
     let suite = args.suite.is_some() || rows.iter().any(|r| r.case.tokens > 0);
-    let table = if suite { bench::suite_table(&rows) } else { bench::table(&rows, &tasks) + &bench::targets::report(&rows) };
+    let table = if suite { bench::suite_table(&rows) } else { bench::table(&rows, &tasks) + &bench::targets::verdicts(&rows) };
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
         for (name, text) in [("results.md", &table), ("results.json", &json)] {
@@ -196,8 +195,13 @@ fn earlier_rows(file: &std::path::Path) -> Result<(Vec<bench::Row>, Vec<TaskKind
 
 fn run_bench(args: &BenchArgs) -> Result<Vec<bench::Row>> {
     let plan = args.plan()?;
-    let mut opts = args.run.qa_options()?;
+    let load = if args.scores.is_some() { Load::Scored } else { Load::Document { questions: 1 } };
+    let mut opts = args.run.qa_options(load)?;
     opts.compress = Some(args.run.compress_options(1.0));
+    // Every setting's options checked before anything is fetched or read.
+    for setting in plan.settings() {
+        bench::setting_options(&opts, setting).check(load)?;
+    }
     let haystack = match &plan.haystack {
         Haystack::Areopagitica => bench_haystack(),
         Haystack::Essays => fetched_data(&fetch::ESSAYS, bench::datasets::essays)?,
@@ -312,7 +316,7 @@ fn fetched_data<T>(file: &fetch::KnownFile, parse: fn(&str) -> Result<T, String>
 
 /// A small table of the two runs, with ratios ours / stock.
 pub fn side_by_side(stock: &Report, ours: &Report) -> String {
-    let mib = |b: usize| b as f64 / 1048576.0;
+    let mib = |b: usize| report::mib(b as u64);
     let ratio = |a: f64, b: f64| if b > 0.0 { format!("{:.2}x", a / b) } else { "-".into() };
     let found = |r: &Report| if r.answer.contains(DEMO_ANSWER) { "yes" } else { "no" };
     let rows = [

@@ -26,13 +26,21 @@ pub enum Error {
     Usage(String),
     #[error("{0}")]
     Fetch(String),
-    #[error("llama.cpp: {0}")]
-    Llama(String),
+    /// llama.cpp failed or refused: what was asked of it and, where it said why, its own error.
+    #[error("llama.cpp: {what}")]
+    Llama {
+        what: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// The stock llama.cpp binary the benchmark runs beside kvcompose failed.
+    #[error("stock llama.cpp: {0}")]
+    Stock(String),
     #[error("cache file {path}: {reason}")]
     KvFile { path: PathBuf, reason: String },
     #[error("malformed KV sequence state: {0}")]
     StateFormat(String),
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io { context: String, source: std::io::Error },
 }
 
@@ -44,7 +52,40 @@ impl Error {
         move |source| Error::Io { context, source }
     }
 
-    pub fn llama(e: impl std::fmt::Display) -> Error {
-        Error::Llama(e.to_string())
+    /// A llama.cpp failure that llama.cpp gave no error for.
+    pub fn llama(what: impl Into<String>) -> Error {
+        Error::Llama { what: what.into(), source: None }
+    }
+
+    /// `what` failed in llama.cpp with `source`, kept as this error's source.
+    pub fn llama_failed<E: std::error::Error + Send + Sync + 'static>(what: impl Into<String>) -> impl FnOnce(E) -> Error {
+        let what = what.into();
+        move |source| Error::Llama { what, source: Some(Box::new(source)) }
+    }
+
+    /// The error and each of its causes, `: `-separated, as `main` prints it.
+    pub fn chain(&self) -> String {
+        let mut out = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            out += &format!(": {c}");
+            cause = c.source();
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    #[test]
+    fn the_chain_names_each_cause_once() {
+        let e = Error::llama_failed("decode of 3 tokens at position 0")(std::io::Error::other("NoKvCacheSlot"));
+        assert_eq!(e.to_string(), "llama.cpp: decode of 3 tokens at position 0");
+        assert_eq!(e.chain(), "llama.cpp: decode of 3 tokens at position 0: NoKvCacheSlot");
+        let e = Error::io("reading doc.txt")(std::io::Error::new(std::io::ErrorKind::NotFound, "No such file"));
+        assert_eq!(e.chain(), "reading doc.txt: No such file");
+        assert_eq!(Error::llama("no hidden states").chain(), "llama.cpp: no hidden states");
     }
 }

@@ -22,10 +22,10 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::compressor::{CompressOptions, CompressStats};
 use crate::error::{Error, Result};
 use crate::llama::state::Layout;
 use crate::llama::{ffi, FlashAttn, KvType, ModelIdentity};
+use crate::pipeline::{CompressOptions, CompressStats};
 use crate::prompt::PromptText;
 
 pub const MAGIC: [u8; 8] = *b"KVCOMPOS";
@@ -284,7 +284,7 @@ pub(crate) mod tests {
                 }),
             }],
         };
-        let stats = CompressStats { cells_full: 10, cells_kept: cells, layer_cells: rows.to_vec(), compressed_layers: vec![0, 1], ..Default::default() };
+        let stats = CompressStats { cells_full: 10, mean_layer_cells: cells, layer_cells: rows.to_vec(), compressed_layers: vec![0, 1], ..Default::default() };
         let header = Header {
             model: identity(),
             type_k: "f16".into(),

@@ -2,7 +2,8 @@
 //!
 //! - [`compress`]: the algorithm (scores, per-head selection, composite slots, budgets), pure.
 //! - [`llama`]: the llama.cpp glue (eval-callback probe, state codec, cache rewrite, session).
-//! - [`compressor`]: KVCompose run on a live session, chunk by chunk.
+//! - [`pipeline`]: KVCompose run on a live session: planned, prefilled (in chunks, layer by
+//!   layer, or scored once), chosen and written back.
 //! - [`qa`]: the main job, a document in a session answering questions.
 //! - [`kvfile`]: compressed-cache files, written once and answered from many times.
 //! - [`bench`]: generated long-document cases, every method and ratio side by side.
@@ -12,12 +13,12 @@ pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod compress;
-pub mod compressor;
 pub mod document;
 pub mod error;
 pub mod fetch;
 pub mod kvfile;
 pub mod llama;
+pub mod pipeline;
 pub mod prompt;
 pub mod qa;
 pub mod report;

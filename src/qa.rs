@@ -5,13 +5,12 @@ use std::time::Instant;
 
 use llama_cpp_2::sampling::LlamaSampler;
 
-use crate::compress::MethodName;
-use crate::compressor::{self, BudgetMode, CompressOptions, CompressStats, Inputs, Prefill, ScoredDocument, Scorer, ScoringCopy};
 use crate::error::{Error, Result};
 use crate::kvfile::{self, Header, KvFile};
 use crate::llama::callback::LiveSlots;
 use crate::llama::state::Layout;
 use crate::llama::{FlashAttn, Model, Session, SessionParams};
+use crate::pipeline::{self, BudgetMode, CompressOptions, CompressStats, Inputs, Lengths, Plan, Prefill, ScoredDocument, Scorer, ScoringCopy};
 use crate::prompt::{self, PromptText};
 use crate::report::{peak_rss_bytes, Report};
 
@@ -29,20 +28,64 @@ pub struct QaOptions {
     pub query_aware: bool,
 }
 
+/// Where a load's document comes from, which decides what the options may ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Load {
+    /// Read from its text (the main command), for this many questions.
+    Document { questions: usize },
+    /// Scored whole once, compressed on the host (the benchmark's `--scores`).
+    Scored,
+    /// Restored from a cache file, whose compression it keeps.
+    CacheFile,
+}
+
 impl QaOptions {
-    pub fn check(&self) -> Result<()> {
-        if let Some(c) = &self.compress {
-            if !(c.ratio > 0.0 && c.ratio <= 1.0) {
-                return Err(Error::RatioOutOfRange(c.ratio));
-            }
-            if !(0.0..=1.0).contains(&c.layer_floor) {
-                return Err(Error::Usage(format!("--kv-floor must be in [0, 1], got {}", c.layer_floor)));
-            }
-            if c.local && c.budget_mode != BudgetMode::Uniform {
-                return Err(Error::Usage("--kv-local scores with uniform layer budgets only (--kv-budget uniform)".into()));
-            }
+    /// Every check that the options decide alone, in one place: the CLI makes it before the
+    /// model loads, and every load makes it again before it reads anything. What needs the
+    /// model and the prompt's lengths is checked by [`pipeline::Plan::new`], before the
+    /// context exists.
+    pub fn check(&self, load: Load) -> Result<()> {
+        if self.query_aware && (self.compress.is_none() || load != (Load::Document { questions: 1 })) {
+            return Err(Error::Usage("--kv-query-aware compresses the document for one question: give --kv-compose, -f and exactly one -p".into()));
         }
-        Ok(())
+        let Some(c) = &self.compress else { return Ok(()) };
+        if !(c.ratio > 0.0 && c.ratio <= 1.0) {
+            return Err(Error::RatioOutOfRange(c.ratio));
+        }
+        if !(0.0..=1.0).contains(&c.layer_floor) {
+            return Err(Error::Usage(format!("--kv-floor must be in [0, 1], got {}", c.layer_floor)));
+        }
+        if c.layer_cap != 0.0 && c.layer_cap < 1.0 {
+            return Err(Error::Usage(format!("--kv-cap must be 0 (none) or at least 1, got {}", c.layer_cap)));
+        }
+        let c = c.effective();
+        if c.local && c.budget_mode != BudgetMode::Uniform {
+            return Err(Error::Usage("--kv-local scores with uniform layer budgets only (--kv-budget uniform)".into()));
+        }
+        if c.prefill == Prefill::Layers && (c.local || c.budget_mode == BudgetMode::GlobalMasked || c.chunk != 0) {
+            return Err(Error::Usage(
+                "--kv-prefill layers reads the document whole, layer by layer: it takes no --kv-chunk, --kv-local or --kv-budget global-masked".into(),
+            ));
+        }
+        // Masked budgets hide cells from a layer's or a head's softmax, which flash attention never forms.
+        let masked = matches!(c.budget_mode, BudgetMode::GlobalMasked | BudgetMode::Heads);
+        if masked && self.session.flash_attn != FlashAttn::Off {
+            let what = if c.budget_mode == BudgetMode::Heads { "per-head budgets (KVzip's)" } else { "--kv-budget global-masked" };
+            return Err(Error::Usage(format!("{what} mask attention probabilities, which flash attention never forms: add -fa off")));
+        }
+        if c.budget_mode == BudgetMode::Heads && !c.method.method().needs_scores() {
+            return Err(Error::Usage("per-head budgets follow the scores: a method that reads none keeps one token set".into()));
+        }
+        match load {
+            Load::Document { .. } if c.scorer == Scorer::Kvzip || c.budget_mode == BudgetMode::Heads => {
+                Err(Error::Usage("KVzip's scorer and per-head budgets work on scored documents, in the benchmark (bench --scores DIR)".into()))
+            }
+            Load::Scored if c.local || c.budget_mode == BudgetMode::GlobalMasked => Err(Error::Usage(
+                "a scored document (bench --scores) is compressed with uniform, global or per-head budgets, scored whole: no --kv-local or global-masked"
+                    .into(),
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -87,11 +130,6 @@ pub const REPEAT_PART_REQUEST: &str = "Repeat the part of the previous context e
 /// KVzip's scoring chunk, in document tokens.
 pub const KVZIP_CHUNK: usize = 2048;
 
-/// Chunk size that keeps the cache within budget + chunk: an eighth of the budget, 64..=512.
-pub fn default_chunk(budget: usize) -> usize {
-    (budget / 8).clamp(64, 512)
-}
-
 impl<'m> DocumentSession<'m> {
     /// Tokenizes, sizes the context and prefills the document (compressing when asked).
     /// `questions` size the context (the longest counts) and, with `query_aware`, the one
@@ -106,15 +144,9 @@ impl<'m> DocumentSession<'m> {
         document: &str,
         questions: &[&str],
         opts: &QaOptions,
-        progress: &mut compressor::Progress<'_>,
+        progress: &mut pipeline::Progress<'_>,
     ) -> Result<DocumentSession<'m>> {
-        opts.check()?;
-        if opts.compress.as_ref().is_some_and(|c| c.scorer == Scorer::Kvzip || c.budget_mode == BudgetMode::Heads || c.method == MethodName::Kvzip) {
-            return Err(Error::Usage("KVzip's scorer and per-head budgets work on scored documents, in the benchmark (bench --scores DIR)".into()));
-        }
-        if opts.query_aware && questions.len() != 1 {
-            return Err(Error::Usage("--kv-query-aware compresses the document for one question: ask exactly one".into()));
-        }
+        opts.check(Load::Document { questions: questions.len() })?;
         let text = prompt::template(&model.inner);
         let question = longest_tail(&text, model, questions).1;
         let prompt = text.tokenize(&model.inner, document, question)?;
@@ -124,59 +156,42 @@ impl<'m> DocumentSession<'m> {
         if n_prompt + 1 > info.n_ctx_train {
             return Err(Error::ContextTooLong { tokens: n_prompt, n_ctx: info.n_ctx_train, hint: " the model was trained for" });
         }
-        let mut compress = opts.compress.clone();
-        let copy_intro = match &compress {
+        let copy_intro = match &opts.compress {
             Some(CompressOptions { scorer: Scorer::Repeat, .. }) => text.tail_tokens(&model.inner, REPEAT_REQUEST),
             _ => Vec::new(),
         };
-        let need = match &mut compress {
-            None => n_prompt + opts.n_predict,
-            Some(c) => {
-                let budget = ((c.ratio * n_doc as f64).ceil() as usize).max(prompt.prefix.len());
-                c.prefill = compressor::resolve_prefill(c, info)?;
-                // A scoring pass decodes the repeat turn, the lead-in and a copy of the chunk.
-                let intro = copy_intro.len() + if c.local { compressor::LEAD_IN } else { 0 };
-                if c.chunk == 0 {
-                    c.chunk = default_chunk(budget);
-                    if info.n_swa.is_some() {
-                        // Each scoring pass must fit one ubatch; see compressor.
-                        let ubatch = opts.session.n_ubatch.min(opts.session.n_batch);
-                        c.chunk = c.chunk.min(ubatch.saturating_sub(intro).max(1));
-                    }
+        let len = Lengths {
+            prefix: prompt.prefix.len(),
+            doc: prompt.document.len(),
+            copy_intro: copy_intro.len(),
+            question: prompt.tail.len(),
+            query_aware: opts.query_aware,
+            n_predict: opts.n_predict,
+        };
+        // The compression as it will run (its prefill mode and chunk made concrete, for the
+        // report and a cache file) and its plan.
+        let planned = match opts.compress.clone() {
+            Some(mut c) => {
+                let plan = Plan::new(&c, info, len, &opts.session, opts.n_ctx)?;
+                (c.prefill, c.chunk) = (plan.prefill, plan.chunk);
+                Some((c, plan))
+            }
+            None => None,
+        };
+        let n_ctx = match &planned {
+            Some((_, plan)) => plan.n_ctx,
+            None => {
+                let n_ctx = opts.n_ctx.unwrap_or((n_prompt + opts.n_predict).min(info.n_ctx_train));
+                if n_prompt >= n_ctx {
+                    return Err(Error::ContextTooLong { tokens: n_prompt, n_ctx, hint: " (raise -c, or use --kv-compose)" });
                 }
-                c.chunk = c.chunk.min(prompt.document.len());
-                let q = if opts.query_aware { prompt.tail.len() } else { 0 };
-                // Masked global budgets hold the largest layer budget, up to the whole document.
-                let held = if c.budget_mode == BudgetMode::GlobalMasked { n_doc } else { budget };
-                match c.prefill {
-                    // The passes hold the document in one layer's tensors, sized apart from the
-                    // context; but llama.cpp caps the batch at the context, and the passes decode
-                    // in the ubatches stock would (same arithmetic, and fast).
-                    Prefill::Layers => (held + prompt.tail.len() + opts.n_predict).max(opts.session.n_ubatch.min(opts.session.n_batch)),
-                    _ => {
-                        let pass = (prompt.prefix.len() + c.chunk).max(intro + c.chunk).max(q);
-                        // Window layers hold a whole window beside each decode (llama.cpp sizes
-                        // their cache from the context): a context sized for a small budget
-                        // left no cell for a chunk once the document outgrew the window.
-                        let window = info.n_swa.map_or(0, |w| w + pass);
-                        (held + c.chunk + (intro + c.chunk).max(q)).max(held + prompt.tail.len() + opts.n_predict).max(window)
-                    }
-                }
+                n_ctx
             }
         };
-        let n_ctx = opts.n_ctx.unwrap_or(need.min(info.n_ctx_train));
-        let fits = match &compress {
-            None => n_prompt < n_ctx,
-            Some(_) => need <= n_ctx,
-        };
-        if !fits {
-            let hint = if compress.is_some() { " (with the budget, one chunk and the question; raise -c)" } else { " (raise -c, or use --kv-compose)" };
-            return Err(Error::ContextTooLong { tokens: if compress.is_some() { need } else { n_prompt }, n_ctx, hint });
-        }
-        let params = SessionParams { n_ctx, probe: compress.is_some(), ..opts.session.clone() };
+        let params = SessionParams { n_ctx, probe: planned.is_some(), ..opts.session.clone() };
         let mut session = Session::new(model, &params)?;
         let t0 = Instant::now();
-        let stats = match &compress {
+        let stats = match &planned {
             None => {
                 let mut doc = prompt.prefix.clone();
                 doc.extend_from_slice(&prompt.document);
@@ -186,18 +201,18 @@ impl<'m> DocumentSession<'m> {
                     session.decode(batch, (i * n_batch) as i32, false)?;
                     progress("reading", ((i + 1) * n_batch).min(doc.len()), doc.len());
                 }
-                CompressStats { cells_full: n_doc, cells_kept: n_doc, t_prefill_ms: t0.elapsed().as_secs_f64() * 1e3, ..Default::default() }
+                CompressStats { cells_full: n_doc, mean_layer_cells: n_doc, t_prefill_ms: t0.elapsed().as_secs_f64() * 1e3, ..Default::default() }
             }
-            Some(c) => {
+            Some((c, plan)) => {
                 let input = Inputs {
                     prefix: &prompt.prefix,
                     doc: &prompt.document,
                     copy_intro: &copy_intro,
                     query: opts.query_aware.then_some(prompt.tail.as_slice()),
                 };
-                match c.prefill {
-                    Prefill::Layers => compressor::prefill_layerwise(&mut session, input, c, progress)?,
-                    _ => compressor::prefill(&mut session, input, c, progress)?,
+                match plan.prefill {
+                    Prefill::Layers => pipeline::prefill_layers(&mut session, input, c, plan, progress)?,
+                    _ => pipeline::prefill_chunks(&mut session, input, c, plan, progress)?,
                 }
             }
         };
@@ -213,7 +228,7 @@ impl<'m> DocumentSession<'m> {
             n_prefix: prompt.prefix.len(),
             n_doc: prompt.document.len(),
             doc_sha256: document_sha256(&prompt.document),
-            opts: QaOptions { compress, ..opts.clone() },
+            opts: QaOptions { compress: planned.map(|(c, _)| c), ..opts.clone() },
             doc_end: n_doc as i32,
             stats,
             t_load_ms,
@@ -239,7 +254,7 @@ impl<'m> DocumentSession<'m> {
                 .map(|at| {
                     let intro = match at {
                         0 => text.tail_tokens(&model.inner, REPEAT_REQUEST),
-                        _ => [text.tail_tokens(&model.inner, REPEAT_PART_REQUEST), prompt.document[at - compressor::LEAD_IN.min(at)..at].to_vec()].concat(),
+                        _ => [text.tail_tokens(&model.inner, REPEAT_PART_REQUEST), prompt.document[at - pipeline::LEAD_IN.min(at)..at].to_vec()].concat(),
                     };
                     ScoringCopy { intro, doc: at..(at + KVZIP_CHUNK).min(n), local: true }
                 })
@@ -253,13 +268,13 @@ impl<'m> DocumentSession<'m> {
         let longest = copies.iter().map(|c| c.intro.len() + c.doc.len()).max().unwrap_or(0);
         let n_ctx = prompt.prefix.len() + n + longest + 1;
         let mut session = Session::new(model, &SessionParams { n_ctx, probe: true, ..opts.session.clone() })?;
-        compressor::prefill_scored(&mut session, &prompt.prefix, &prompt.document, &copies, &mut |_, _, _| {})
+        pipeline::prefill_scored(&mut session, &prompt.prefix, &prompt.document, &copies, &mut |_, _, _| {})
     }
 
     /// A scored document in a fresh context sized for `questions`: compressed on the host with
     /// `opts.compress` (no decode), or its whole cache without it.
     pub fn from_scored(model: &'m Model, document: &str, doc: &ScoredDocument, questions: &[&str], opts: &QaOptions) -> Result<DocumentSession<'m>> {
-        opts.check()?;
+        opts.check(Load::Scored)?;
         let t0 = Instant::now();
         let text = prompt::template(&model.inner);
         let prompt = text.tokenize(&model.inner, document, "")?;
@@ -268,8 +283,8 @@ impl<'m> DocumentSession<'m> {
         }
         let n_total = prompt.prefix.len() + prompt.document.len();
         let (state, stats) = match &opts.compress {
-            Some(c) => compressor::compress_scored(&model.info, doc, c)?,
-            None => (doc.state.clone(), CompressStats { cells_full: n_total, cells_kept: n_total, t_prefill_ms: doc.t_prefill_ms, ..Default::default() }),
+            Some(c) => pipeline::compress_scored(&model.info, doc, c)?,
+            None => (doc.state.clone(), CompressStats { cells_full: n_total, mean_layer_cells: n_total, t_prefill_ms: doc.t_prefill_ms, ..Default::default() }),
         };
         if stats.cells_full != n_total {
             return Err(Error::Usage(format!("the scored document holds {} cells, this document {n_total}", stats.cells_full)));
@@ -306,7 +321,7 @@ impl<'m> DocumentSession<'m> {
         };
         let doc_end = (header.prefix_tokens + header.doc_tokens) as i32;
         // The file's timings and memory peak describe the run that wrote it, not this one.
-        let stats = CompressStats { t_prefill_ms: 0.0, t_score_ms: 0.0, t_compress_ms: 0.0, alloc_cells_peak: 0, ..header.stats };
+        let stats = CompressStats { t_prefill_ms: 0.0, t_score_ms: 0.0, t_compress_ms: 0.0, alloc_cells_peak: 0, host_cells_peak: 0, ..header.stats };
         let session = restored(model, &opts, &stats, &header.template, doc_end, questions, &state)?;
         Ok(DocumentSession {
             session,
@@ -370,8 +385,8 @@ impl<'m> DocumentSession<'m> {
         }
         self.asked = true;
         let tail = self.text.tail_tokens(&model.inner, question);
-        if self.stats.cells_kept + tail.len() + 1 > self.session.n_ctx() {
-            return Err(Error::ContextTooLong { tokens: self.stats.cells_kept + tail.len(), n_ctx: self.session.n_ctx(), hint: " (question too long)" });
+        if self.stats.mean_layer_cells + tail.len() + 1 > self.session.n_ctx() {
+            return Err(Error::ContextTooLong { tokens: self.stats.mean_layer_cells + tail.len(), n_ctx: self.session.n_ctx(), hint: " (question too long)" });
         }
         let t0 = Instant::now();
         self.session.decode(&tail, self.doc_end, true)?;
@@ -382,7 +397,7 @@ impl<'m> DocumentSession<'m> {
         } else {
             LlamaSampler::chain_simple([LlamaSampler::temp(self.opts.temp), LlamaSampler::dist(self.opts.seed)])
         };
-        let room = self.session.n_ctx().saturating_sub(self.stats.cells_kept + tail.len());
+        let room = self.session.n_ctx().saturating_sub(self.stats.mean_layer_cells + tail.len());
         let t0 = Instant::now();
         let (text, n_tokens) = self.session.generate(&mut sampler, self.doc_end + tail.len() as i32, self.opts.n_predict.min(room), on_text)?;
         let t_decode_ms = t0.elapsed().as_secs_f64() * 1e3;
@@ -407,7 +422,7 @@ impl<'m> DocumentSession<'m> {
         let swa = info.swa_layers.as_deref().unwrap_or_default();
         // Cells per model layer: the window in window layers, else what the layer holds of the
         // document (its own count with per-layer sizes), as realised.
-        let mut held: Vec<usize> = (0..info.n_layer).map(|l| if swa.get(l) == Some(&true) { window } else { s.cells_kept }).collect();
+        let mut held: Vec<usize> = (0..info.n_layer).map(|l| if swa.get(l) == Some(&true) { window } else { s.mean_layer_cells }).collect();
         for (&l, &n) in s.compressed_layers.iter().zip(&s.layer_cells) {
             held[l] = n;
         }
@@ -429,10 +444,11 @@ impl<'m> DocumentSession<'m> {
             kv_type_k: p.type_k.name().to_string(),
             kv_type_v: p.type_v.name().to_string(),
             kv_cells_full: s.cells_full,
-            kv_cells_kept: s.cells_kept,
+            kv_cells_kept: s.mean_layer_cells,
             kv_bytes_full: bytes(s.cells_full + tail, window),
             kv_bytes_kept: per_cell * kept_cells,
             kv_alloc_bytes: per_cell * alloc_cells,
+            kv_host_peak_bytes: per_cell * s.host_cells_peak,
             n_ctx,
             peak_rss_bytes: peak_rss_bytes(),
             t_prefill_ms: self.t_load_ms - s.t_score_ms - s.t_compress_ms + answer.t_tail_ms,
@@ -483,7 +499,7 @@ fn restored<'m>(
     let layout = Layout::parse(image, info.n_kv_caches())?;
     let per_layer = layout.caches[0].data.as_ref().is_some_and(|d| d.rows_counted);
     // Cells one cache holds of the document: the compressed one's, or the window's.
-    let held = stats.cells_kept.max(layout.caches.get(1).map_or(0, |c| c.n_cells()));
+    let held = stats.mean_layer_cells.max(layout.caches.get(1).map_or(0, |c| c.n_cells()));
     let tail = longest_tail(text, model, questions).0;
     let p = &opts.session;
     let need = (held + tail + opts.n_predict).max(p.n_ubatch.min(p.n_batch));
@@ -491,18 +507,16 @@ fn restored<'m>(
     if held + tail >= n_ctx {
         return Err(Error::ContextTooLong { tokens: held + tail, n_ctx, hint: " (the cached document and the question; raise -c)" });
     }
-    // Per-head budgets mask each head's padding, in the softmax that flash attention never forms.
+    // Per-head budgets mask each head's padding (`QaOptions::check` asked for -fa off).
     let masked = !stats.head_cells.is_empty();
-    if masked && p.flash_attn != FlashAttn::Off {
-        return Err(Error::Usage("per-head budgets mask attention probabilities, which flash attention never forms: add -fa off".into()));
-    }
+    debug_assert!(!masked || p.flash_attn == FlashAttn::Off);
     let mut session = Session::new(model, &SessionParams { n_ctx, probe: masked, ..p.clone() })?;
     if per_layer {
         let mut n_comp = vec![0; info.n_layer];
         for (&l, &n) in stats.compressed_layers.iter().zip(&stats.layer_cells) {
             n_comp[l] = n;
         }
-        session.set_layer_cells(n_ctx - stats.cells_kept, &n_comp)?;
+        session.set_layer_cells(n_ctx - stats.mean_layer_cells, &n_comp)?;
     }
     if masked {
         let mut live = vec![None; info.n_layer];
@@ -513,7 +527,90 @@ fn restored<'m>(
     }
     session.write_state(image)?;
     if session.pos_max() != doc_end - 1 {
-        return Err(Error::Llama(format!("the restored cache ends at position {}, expected {}", session.pos_max(), doc_end - 1)));
+        return Err(Error::llama(format!("the restored cache ends at position {}, expected {}", session.pos_max(), doc_end - 1)));
     }
     Ok(session)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compress::{MethodName, ScoreOptions};
+    use crate::llama::KvType;
+
+    fn opts(fa: FlashAttn, compress: Option<CompressOptions>) -> QaOptions {
+        let f16 = KvType::parse("f16").unwrap();
+        QaOptions {
+            n_ctx: None,
+            session: SessionParams { n_ctx: 0, n_batch: 2048, n_ubatch: 512, n_threads: 1, flash_attn: fa, type_k: f16, type_v: f16, probe: false },
+            n_predict: 8,
+            temp: 0.0,
+            seed: 0,
+            compress,
+            query_aware: false,
+        }
+    }
+
+    fn compress(method: MethodName, budget_mode: BudgetMode) -> Option<CompressOptions> {
+        Some(CompressOptions {
+            ratio: 0.25,
+            method,
+            chunk: 0,
+            prefill: Prefill::Auto,
+            scorer: Scorer::Repeat,
+            scores: ScoreOptions::default(),
+            local: false,
+            budget_mode,
+            layer_floor: 0.25,
+            layer_cap: 0.0,
+        })
+    }
+
+    fn usage(r: Result<()>) -> String {
+        match r {
+            Err(Error::Usage(m)) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    const ONE: Load = Load::Document { questions: 1 };
+
+    #[test]
+    fn each_flag_combination_the_loads_cannot_run_is_refused_before_loading() {
+        use BudgetMode::*;
+        use MethodName::*;
+        assert!(opts(FlashAttn::Auto, compress(Kvcompose, Global)).check(ONE).is_ok());
+        assert!(opts(FlashAttn::Auto, None).check(Load::CacheFile).is_ok());
+        // Masks need the softmax path, asked for explicitly.
+        assert!(usage(opts(FlashAttn::Auto, compress(Kvcompose, GlobalMasked)).check(ONE)).contains("add -fa off"));
+        assert!(opts(FlashAttn::Off, compress(Kvcompose, GlobalMasked)).check(ONE).is_ok());
+        // KVzip (per-head budgets) only on scored documents, and with -fa off.
+        assert!(usage(opts(FlashAttn::Off, compress(Kvzip, Global)).check(ONE)).contains("scored documents"));
+        assert!(usage(opts(FlashAttn::Auto, compress(Kvzip, Global)).check(Load::Scored)).contains("add -fa off"));
+        assert!(opts(FlashAttn::Off, compress(Kvzip, Global)).check(Load::Scored).is_ok());
+        assert!(usage(opts(FlashAttn::Off, compress(Streaming, Heads)).check(Load::Scored)).contains("follow the scores"));
+        assert!(usage(opts(FlashAttn::Off, compress(Kvcompose, GlobalMasked)).check(Load::Scored)).contains("scored whole"));
+        // Local scoring needs uniform budgets; layer by layer takes no chunk.
+        let mut local = opts(FlashAttn::Auto, compress(Kvcompose, Global));
+        local.compress.as_mut().unwrap().local = true;
+        assert!(usage(local.check(ONE)).contains("--kv-local"));
+        let mut chunked = opts(FlashAttn::Auto, compress(Kvcompose, Global));
+        chunked.compress.as_mut().unwrap().prefill = Prefill::Layers;
+        chunked.compress.as_mut().unwrap().chunk = 64;
+        assert!(usage(chunked.check(ONE)).contains("--kv-prefill layers"));
+        // Query-aware: one question, compressed, read from the document.
+        let mut qa = opts(FlashAttn::Auto, compress(Kvcompose, Global));
+        qa.query_aware = true;
+        assert!(qa.check(ONE).is_ok());
+        assert!(usage(qa.check(Load::Document { questions: 2 })).contains("exactly one -p"));
+        qa.compress = None;
+        assert!(usage(qa.check(ONE)).contains("--kv-compose"));
+        // Ranges.
+        let mut r = opts(FlashAttn::Auto, compress(Kvcompose, Global));
+        r.compress.as_mut().unwrap().ratio = 1.5;
+        assert!(matches!(r.check(ONE), Err(Error::RatioOutOfRange(_))));
+        r.compress.as_mut().unwrap().ratio = 0.5;
+        r.compress.as_mut().unwrap().layer_floor = -0.1;
+        assert!(usage(r.check(ONE)).contains("--kv-floor"));
+    }
 }

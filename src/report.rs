@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::compress::MethodName;
-use crate::compressor::{BudgetMode, Prefill};
+use crate::pipeline::{BudgetMode, Prefill};
 
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Report {
@@ -28,6 +28,10 @@ pub struct Report {
     /// The most KV buffer allocated at once: the context's (n_ctx cells, or each layer's own
     /// size), or, layer by layer, what the prefill held while one layer held the whole document.
     pub kv_alloc_bytes: usize,
+    /// The most K/V rows held in host memory at once while the document was read: the
+    /// layer-by-layer prefill's candidates (0 for the other prefills).
+    #[serde(default)]
+    pub kv_host_peak_bytes: usize,
     pub n_ctx: usize,
     pub peak_rss_bytes: u64,
     pub t_prefill_ms: f64,
@@ -54,7 +58,6 @@ pub struct Report {
 impl Report {
     /// The summary printed on stderr, in the shape of llama.cpp's timings.
     pub fn summary(&self) -> String {
-        let mib = |b: usize| b as f64 / (1024.0 * 1024.0);
         let per = |ms: f64, n: usize| if n == 0 { (0.0, 0.0) } else { (ms / n as f64, n as f64 * 1e3 / ms.max(1e-9)) };
         let (pp_ms, pp_tps) = per(self.t_prefill_ms, self.prompt_tokens);
         let (tg_ms, _) = per(self.t_decode_ms, self.decode_tokens);
@@ -75,27 +78,36 @@ impl Report {
             "kv cache: {} of {} document cells kept, {:.2} MiB vs {:.2} MiB stock ({:.1}%); allocated {:.2} MiB for {} cells ({} K, {} V)\n",
             self.kv_cells_kept,
             self.kv_cells_full,
-            mib(self.kv_bytes_kept),
-            mib(self.kv_bytes_full),
+            mib(self.kv_bytes_kept as u64),
+            mib(self.kv_bytes_full as u64),
             100.0 * self.kv_bytes_kept as f64 / self.kv_bytes_full.max(1) as f64,
-            mib(self.kv_alloc_bytes),
+            mib(self.kv_alloc_bytes as u64),
             self.n_ctx,
             self.kv_type_k,
             self.kv_type_v
         );
-        s += &format!("peak RSS: {:.2} MiB\n", self.peak_rss_bytes as f64 / (1024.0 * 1024.0));
+        if self.kv_host_peak_bytes > 0 {
+            s += &format!("kv rows held on the host while reading: {:.2} MiB\n", mib(self.kv_host_peak_bytes as u64));
+        }
+        s += &format!("peak RSS: {:.2} MiB\n", mib(self.peak_rss_bytes));
         s
     }
 }
 
+/// Bytes in a MiB, as llama.cpp reports sizes.
+pub const MIB: f64 = 1024.0 * 1024.0;
+
+pub fn mib(bytes: u64) -> f64 {
+    bytes as f64 / MIB
+}
+
 /// Peak resident set size of this process (`VmHWM`), 0 where /proc is unavailable.
 pub fn peak_rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-            Some(kib * 1024)
-        })
-        .unwrap_or(0)
+    std::fs::read_to_string("/proc/self/status").ok().and_then(|s| vm_hwm(&s)).unwrap_or(0)
+}
+
+/// The peak resident set size in a `/proc/PID/status` text, in bytes.
+pub fn vm_hwm(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
 }

@@ -132,6 +132,7 @@ fn json_reports_the_required_fields() {
         "kv_bytes_full",
         "kv_bytes_kept",
         "kv_alloc_bytes",
+        "kv_host_peak_bytes",
         "peak_rss_bytes",
         "t_prefill_ms",
         "t_score_ms",
@@ -188,13 +189,14 @@ fn default_model_and_document_on_stdin() {
 #[test]
 fn bench_quick_answers_every_case_under_every_setting() {
     let dir = std::env::temp_dir().join(format!("kvcompose-bench-{}", std::process::id()));
-    let out = kvcompose(&["bench", "-m", &model(), "--quick", "--json", "--out", dir.to_str().unwrap()]);
+    // The quick plan on a 1k-token haystack (its default is 2k), for time.
+    let out = kvcompose(&["bench", "-m", &model(), "--quick", "--lengths", "4000", "--json", "--out", dir.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("stdout is a JSON array of rows");
     let settings: Vec<(String, f64)> = rows.iter().map(|r| (r["method"].as_str().unwrap().to_string(), r["ratio"].as_f64().unwrap())).collect();
     let expected = [("full", 1.0), ("kvcompose", 0.25), ("kvcompose+global", 0.25), ("streaming", 0.25)];
     assert_eq!(settings, expected.map(|(m, r)| (m.to_string(), r)));
-    // The full cache finds the needle of this 2k-token case; the row's verdict is its answer's.
+    // The full cache finds the needle of this 1k-token case; the row's verdict is its answer's.
     let full = &rows[0];
     let gold = full["gold"][0].as_str().unwrap();
     assert!(full["correct"].as_bool().unwrap() && full["answer"].as_str().unwrap().contains(gold), "{full}");
@@ -234,7 +236,10 @@ fn suite_quick_scores_each_case_once_and_reports_against_the_full_caches_answers
     let scores = dir.join("scores");
     let m = model();
     let run = |extra: &[&str]| -> Vec<serde_json::Value> {
-        let args = [&["bench", "-m", &m, "--suite", "qa", "--quick", "-n", "24", "--json", "--scores", scores.to_str().unwrap()][..], extra].concat();
+        // 1k-token cases (the quick suite's default is 1.5k), for time.
+        let args =
+            [&["bench", "-m", &m, "--suite", "qa", "--quick", "--lengths", "1000", "-n", "24", "--json", "--scores", scores.to_str().unwrap()][..], extra]
+                .concat();
         let out = kvcompose(&args);
         assert!(out.status.success(), "{}", stderr(&out));
         serde_json::from_slice(&out.stdout).expect("rows")
@@ -243,7 +248,7 @@ fn suite_quick_scores_each_case_once_and_reports_against_the_full_caches_answers
     let kinds: Vec<&str> = first.iter().filter(|r| r["method"] == "full").map(|r| r["task"].as_str().unwrap()).collect();
     assert_eq!(kinds.len(), 4, "one case of each kind");
     assert!(kinds.contains(&"needle") && kinds.contains(&"twohop") && kinds.contains(&"twokey"), "{kinds:?}");
-    assert!(first.iter().all(|r| r["tokens"] == 1500));
+    assert!(first.iter().all(|r| r["tokens"] == 1000));
     assert_eq!(std::fs::read_dir(&scores).unwrap().count(), 4, "one scored document per case");
     let table = std::fs::read_to_string(dir.join("results.md")).unwrap();
     assert!(table.contains("| kvcompose+global | 0.25 |") && table.contains("Calibration") && table.contains("| full |"), "{table}");

@@ -4,10 +4,10 @@
 //! compressed, the window layers' cache is llama.cpp's).
 
 use kvcompose::compress::Selection;
-use kvcompose::compressor::{BudgetMode, CacheLayout, CompressOptions, Prefill};
 use kvcompose::llama::callback::{HeadCellMax, LiveSlots, PassScope};
 use kvcompose::llama::state::SeqState;
 use kvcompose::llama::{cache, FlashAttn, Model, Session, SessionParams};
+use kvcompose::pipeline::{BudgetMode, CompressOptions, CompressedLayers, Prefill};
 use kvcompose::prompt;
 use kvcompose::qa::{DocumentSession, QaOptions};
 use llama_cpp_2::token::LlamaToken;
@@ -42,7 +42,7 @@ fn prompt_tokens(model: &Model, chars: usize) -> Prompt {
 
 /// Prefills the document; `rewrite` maps the cache's state to the one written back.
 fn logits_after(model: &Model, params: &SessionParams, p: &Prompt, rewrite: Option<&dyn Fn(usize) -> Vec<Vec<usize>>>) -> Vec<f32> {
-    let layout = CacheLayout::of(&model.info).unwrap();
+    let layout = CompressedLayers::of(&model.info).unwrap();
     let mut s = Session::new(model, &SessionParams { n_ctx: p.doc.len() + p.tail.len() + 16, ..params.clone() }).unwrap();
     s.decode(&p.doc, 0, false).unwrap();
     if let Some(sources) = rewrite {
@@ -164,7 +164,7 @@ fn gemma3_ratio_one_goes_through_the_rewrite_and_matches_stock_logits_and_answer
 fn exact_rows(model: &Model, chars: usize, budget_mode: BudgetMode, how: fn(QaOptions) -> QaOptions) {
     let p = prompt_tokens(model, chars);
     let n_head_kv = model.info.n_head_kv;
-    let layout = CacheLayout::of(&model.info).unwrap();
+    let layout = CompressedLayers::of(&model.info).unwrap();
     for (fa, k, v) in CACHES {
         let mut opts = how(qa_options(fa, k, v, Some(0.25)));
         opts.compress.as_mut().unwrap().budget_mode = budget_mode;
@@ -172,7 +172,7 @@ fn exact_rows(model: &Model, chars: usize, budget_mode: BudgetMode, how: fn(QaOp
         let stats = ds.stats().clone();
         let budget = (0.25 * p.doc.len() as f64).ceil() as usize;
         assert_eq!(stats.steps, 1);
-        assert_eq!(stats.cells_kept, budget);
+        assert_eq!(stats.mean_layer_cells, budget);
         assert_eq!(stats.compressed_layers, layout.layers);
         let after = ds.session.read_state(layout.n_blocks).unwrap();
         let cells = *stats.layer_cells.iter().max().unwrap();
@@ -441,7 +441,7 @@ fn masked_cells_are_as_if_the_cache_did_not_hold_them() {
 }
 
 /// Each way of loading reports its progress in order and ends at its total: batches for a whole
-/// cache, chunks when streaming, every layer scored then read layer by layer.
+/// cache, chunks when streaming, layers (each read and scored once) layer by layer.
 #[test]
 fn loading_reports_progress_to_its_end() {
     let model = smollm2();
@@ -460,7 +460,7 @@ fn loading_reports_progress_to_its_end() {
         assert!(seen.windows(2).all(|w| w[0].1 < w[1].1 && w[0].2 == w[1].2), "{prefill:?}: not increasing: {seen:?}");
         // One report per unit of work.
         let units = match prefill {
-            Prefill::Layers => 2 * model.info.n_layer,
+            Prefill::Layers => model.info.n_layer,
             Prefill::Chunks => total,
             _ => total.div_ceil(64),
         };

@@ -37,7 +37,7 @@ fn file_answers_match(model: &Model, doc: &str, opts: &QaOptions, path: &Path) {
     drop(ds);
     let file = kvfile::read(path).unwrap();
     // The file records the options as they ran (prefill mode and chunk resolved).
-    let what = |c: &Option<kvcompose::compressor::CompressOptions>| c.as_ref().map(|c| (c.ratio, c.method, c.budget_mode));
+    let what = |c: &Option<kvcompose::pipeline::CompressOptions>| c.as_ref().map(|c| (c.ratio, c.method, c.budget_mode));
     assert_eq!(what(&file.header.compress), what(&opts.compress));
     let mut ds = DocumentSession::open(model, path, file, &questions, opts).unwrap();
     let loaded = answers(model, &mut ds, &questions);

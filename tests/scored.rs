@@ -4,8 +4,8 @@
 
 use crate::util::*;
 use kvcompose::compress::MethodName;
-use kvcompose::compressor::BudgetMode;
 use kvcompose::llama::FlashAttn;
+use kvcompose::pipeline::BudgetMode;
 use kvcompose::qa::DocumentSession;
 
 #[test]

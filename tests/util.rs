@@ -5,9 +5,9 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use kvcompose::compress::ScoreOptions;
-use kvcompose::compressor::{CompressOptions, DEFAULT_LAYER_FLOOR};
 use kvcompose::fetch;
 use kvcompose::llama::{FlashAttn, KvType, Model, SessionParams};
+use kvcompose::pipeline::{CompressOptions, DEFAULT_LAYER_FLOOR};
 use kvcompose::qa::QaOptions;
 
 pub fn model_path(m: &fetch::KnownFile) -> PathBuf {
@@ -86,6 +86,7 @@ pub fn qa_options(fa: FlashAttn, k: &str, v: &str, ratio: Option<f64>) -> QaOpti
             local: false,
             budget_mode: Default::default(),
             layer_floor: DEFAULT_LAYER_FLOOR,
+            layer_cap: 0.0,
         }),
         query_aware: false,
     }

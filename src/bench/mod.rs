@@ -14,9 +14,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::compress::MethodName;
-use crate::compressor::{BudgetMode, ScoredDocument, Scorer};
 use crate::error::{Error, Result};
 use crate::llama::Model;
+use crate::pipeline::{BudgetMode, CompressOptions, ScoredDocument, Scorer};
 use crate::prompt;
 use crate::qa::{DocumentSession, QaOptions};
 use crate::report::Report;
@@ -139,6 +139,16 @@ pub struct Stock<'a> {
 /// Answers every case under every setting (and with `llama-completion` when given); `progress`
 /// gets one line per answer. With a score store, each case is read and scored once and every
 /// setting compresses from those scores (see [`scored`]); else each setting loads the document.
+/// A setting's options: the run's, with the setting's method, ratio and budgets as the method
+/// runs them (no compression for the full cache).
+pub fn setting_options(base: &QaOptions, setting: Option<Setting>) -> QaOptions {
+    let compress = setting.map(|st| {
+        let c = base.compress.clone().expect("bench options carry compression defaults");
+        CompressOptions { method: st.method, ratio: st.ratio, budget_mode: st.budget, ..c }.effective()
+    });
+    QaOptions { compress, ..base.clone() }
+}
+
 pub fn run(
     model: &Model,
     plan: &Plan,
@@ -172,14 +182,7 @@ pub fn run(
             rows.push(row);
         }
         for setting in plan.settings() {
-            let mut opts = base.clone();
-            opts.compress = setting.map(|st| {
-                let mut c = base.compress.clone().expect("bench options carry compression defaults");
-                c.method = st.method;
-                c.ratio = st.ratio;
-                c.budget_mode = st.budget;
-                c.effective()
-            });
+            let opts = setting_options(base, setting);
             let scorer = opts.compress.as_ref().map_or(base.compress.as_ref().map_or(Scorer::Repeat, |c| c.scorer), |c| c.scorer);
             if let Some(store) = store.filter(|_| !scored.iter().any(|(s, _)| *s == scorer)) {
                 let o = QaOptions { compress: opts.compress.clone().or_else(|| base.compress.clone()), ..opts.clone() };

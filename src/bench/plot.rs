@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use super::{by_setting, Row};
 use crate::error::{Error, Result};
 
-const MIB: f64 = 1024.0 * 1024.0;
+use crate::report::MIB;
 
 fn draw_err(path: &Path) -> impl Fn(&dyn std::fmt::Display) -> Error + '_ {
     move |e| Error::Usage(format!("drawing {}: {e}", path.display()))

@@ -9,11 +9,11 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::compressor::ScoredDocument;
 use crate::error::{Error, Result};
 use crate::kvfile;
 use crate::llama::callback::HeadCellMax;
 use crate::llama::Model;
+use crate::pipeline::ScoredDocument;
 use crate::qa::{DocumentSession, QaOptions};
 
 const MAGIC: &[u8; 8] = b"KVSCORES";

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::report::{vm_hwm, MIB};
 
 /// What one `llama-completion` run printed and used.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
@@ -89,7 +90,7 @@ pub fn run(bin: &Path, prompt: &str, a: &StockArgs<'_>) -> Result<StockRun> {
             Some(status) => break status,
             None if t0.elapsed() > Duration::from_secs(3600) => {
                 let _ = child.kill();
-                return Err(Error::Llama("llama-completion ran for over an hour".into()));
+                return Err(Error::Stock("llama-completion ran for over an hour".into()));
             }
             None => std::thread::sleep(Duration::from_millis(5)),
         }
@@ -98,18 +99,13 @@ pub fn run(bin: &Path, prompt: &str, a: &StockArgs<'_>) -> Result<StockRun> {
     let (stdout, stderr) = (out.join().unwrap_or_default(), err.join().unwrap_or_default());
     if !status.success() {
         let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-        return Err(Error::Llama(format!("{} failed ({status}): {last}", bin.display())));
+        return Err(Error::Stock(format!("{} failed ({status}): {last}", bin.display())));
     }
     let mut run = parse_timings(&stderr);
     // llama-completion marks the end of generation on stdout.
     run.answer = stdout.trim().trim_end_matches("[end of text]").trim_end().to_string();
     run.peak_rss_bytes = peak;
     Ok(run)
-}
-
-fn vm_hwm(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
 }
 
 /// The numbers of llama.cpp's perf and KV lines, e.g.
@@ -127,7 +123,7 @@ pub fn parse_timings(stderr: &str) -> StockRun {
             r.decode_tokens = rest.split('/').nth(1).and_then(num).unwrap_or(0.0) as usize;
         } else if let Some(rest) = line.split("llama_kv_cache: size =").nth(1) {
             // One line per cache (two on iSWA models): add them up.
-            r.kv_alloc_bytes += (num(rest).unwrap_or(0.0) * 1024.0 * 1024.0).round() as usize;
+            r.kv_alloc_bytes += (num(rest).unwrap_or(0.0) * MIB).round() as usize;
         }
     }
     if r.t_decode_ms > 0.0 {

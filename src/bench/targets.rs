@@ -34,7 +34,7 @@ fn verdict(met: bool) -> &'static str {
 }
 
 /// One line per target whose rows are in the run (a target without its rows is skipped).
-pub fn report(all: &[Row]) -> String {
+pub fn verdicts(all: &[Row]) -> String {
     let mut out = Vec::new();
     let report = |r: &Row| r.report.clone().unwrap_or_default();
     let full = rows(all, "full", None);
@@ -167,7 +167,7 @@ mod tests {
             row("kvcompose+global", 0.25, true, 25 * mib, 480 * mib),
             row("kvcompose+global", 0.25, true, 25 * mib, 480 * mib),
         ];
-        let t = report(&rows);
+        let t = verdicts(&rows);
         assert!(
             t.contains("- kvcompose+global at 0.25 keeps >= 90% of the full cache's accuracy on retrieval (needle, multikey, multivalue): 2/2 vs 2/2: met"),
             "{t}"
@@ -180,6 +180,6 @@ mod tests {
         assert!(t.contains("lower by 20.0 MiB, saved 75.0 MiB: **missed**"), "{t}");
         assert!(t.contains("scoring took 10% of the prefill time: met") && t.contains("20% (10 ms per step, 4 steps): **missed**"), "{t}");
         assert!(t.contains("10.0 vs 10.0 (full): met"), "{t}");
-        assert_eq!(report(&rows[..2]), "");
+        assert_eq!(verdicts(&rows[..2]), "");
     }
 }

@@ -13,11 +13,15 @@ pub trait Method: Send + Sync {
 
     /// `sources[h]`: the slots head `h` keeps, `keep` of them (slots holding the first
     /// `protected` positions always among them), in original-position order.
+    ///
+    /// Selections must be nested: choosing `keep` from what a larger selection kept gives the
+    /// same tokens as choosing `keep` from all of them. The layer-by-layer prefill relies on it
+    /// to keep a layer's candidates before the allocation says how many it keeps.
     fn select(&self, slots: &LayerSlots, keep: usize, protected: usize) -> Vec<Vec<usize>>;
 }
 
 /// The methods the CLI and the benchmark know, by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MethodName {
     /// KVCompose: each head keeps its own best tokens (composite slots).
@@ -163,6 +167,20 @@ mod tests {
             if name != MethodName::Kvcompose {
                 prop_assert!(sel.iter().all(|k| k == &sel[0]), "token-level methods keep one set");
             }
+        }
+
+        #[test]
+        fn every_method_chooses_alike_from_a_larger_selection(
+            scores in proptest::collection::vec(proptest::collection::vec(0f32..1.0, 20), 1..4),
+            keep in 1usize..20, more in 0usize..10, protected in 0usize..4, name in proptest::sample::select(vec![
+                MethodName::Kvcompose, MethodName::Tokens, MethodName::Streaming, MethodName::Random,
+            ]),
+        ) {
+            let (l, m) = (layer(scores), name.method());
+            let wide = l.gather(&m.select(&l, keep + more, protected));
+            let from_wide = wide.gather(&m.select(&wide, keep, protected));
+            let direct = l.gather(&m.select(&l, keep, protected));
+            prop_assert_eq!(from_wide.origin, direct.origin);
         }
     }
 }

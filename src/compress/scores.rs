@@ -1,7 +1,7 @@
 //! From per-query-head attention maxima to one score per (KV head, cell).
 
 /// How the query heads of a GQA group are combined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Aggregation {
     #[default]

@@ -164,7 +164,7 @@ impl Tensor<'_> {
 /// Converts `n` values of ggml type `ty` at the start of `src` to f32, appending to `out`.
 pub fn to_f32(ty: u32, src: &[u8], n: usize, out: &mut Vec<f32>) -> Result<()> {
     if ty == sys::GGML_TYPE_F32 {
-        let bytes = src.get(..n * 4).ok_or_else(|| Error::Llama("short f32 row".into()))?;
+        let bytes = src.get(..n * 4).ok_or_else(|| Error::llama("short f32 row"))?;
         out.extend(bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())));
         return Ok(());
     }
@@ -175,7 +175,7 @@ pub fn to_f32(ty: u32, src: &[u8], n: usize, out: &mut Vec<f32>) -> Result<()> {
         let to_float = traits.as_ref().and_then(|t| t.to_float).ok_or_else(|| Error::UnsupportedCacheType(type_name(ty)))?;
         let need = sys::ggml_row_size(ty, n as i64);
         if src.len() < need {
-            return Err(Error::Llama(format!("short {} row", type_name(ty))));
+            return Err(Error::llama(format!("short {} row", type_name(ty))));
         }
         out.reserve(n);
         let at = out.len();
@@ -264,7 +264,7 @@ pub fn state_seq_read(ctx: &LlamaContext<'_>, seq_id: i32) -> Result<Vec<u8>> {
     // SAFETY: `buf` holds exactly the `size` bytes llama.cpp reported for this state.
     let n = unsafe { ctx.state_seq_get_data_ext(buf.as_mut_ptr(), seq_id, flags) };
     if n != size {
-        return Err(Error::Llama(format!("sequence state read {n} of {size} bytes")));
+        return Err(Error::llama(format!("sequence state read {n} of {size} bytes")));
     }
     Ok(buf)
 }
@@ -277,7 +277,7 @@ pub fn state_seq_write(ctx: &mut LlamaContext<'_>, seq_id: i32, state: &[u8]) ->
     // and reports a mismatch; `state` is a valid readable slice.
     let ok = unsafe { ctx.state_seq_set_data_ext(state, seq_id, flags) };
     if !ok {
-        return Err(Error::Llama(format!("llama.cpp refused the rewritten sequence state ({} bytes)", state.len())));
+        return Err(Error::llama(format!("llama.cpp refused the rewritten sequence state ({} bytes)", state.len())));
     }
     Ok(())
 }

@@ -105,7 +105,7 @@ pub struct Session<'m> {
 
 impl<'m> Session<'m> {
     pub fn new(model: &'m Model, p: &SessionParams) -> Result<Session<'m>> {
-        let n_ctx = u32::try_from(p.n_ctx).ok().and_then(NonZeroU32::new).ok_or_else(|| Error::Llama(format!("bad context size {}", p.n_ctx)))?;
+        let n_ctx = u32::try_from(p.n_ctx).ok().and_then(NonZeroU32::new).ok_or_else(|| Error::llama(format!("bad context size {}", p.n_ctx)))?;
         let n_batch = p.n_batch.min(p.n_ctx).max(1);
         let mut params = LlamaContextParams::default()
             .with_n_ctx(Some(n_ctx))
@@ -127,15 +127,13 @@ impl<'m> Session<'m> {
         if let Some(probe) = &probe {
             params = ffi::with_eval_hook(params, probe);
         }
-        let ctx = model.inner.new_context(super::model::backend(false), params).map_err(|e| {
-            Error::Llama(format!(
-                "cannot create a context of {} tokens with K {} / V {} (flash attention {:?}): {e}",
-                p.n_ctx,
-                p.type_k.name(),
-                p.type_v.name(),
-                p.flash_attn
-            ))
-        })?;
+        let ctx = model.inner.new_context(super::model::backend(false), params).map_err(Error::llama_failed(format!(
+            "cannot create a context of {} tokens with K {} / V {} (flash attention {:?})",
+            p.n_ctx,
+            p.type_k.name(),
+            p.type_v.name(),
+            p.flash_attn
+        )))?;
         // SAFETY of the probe pointer: `probe` is boxed (stable address) and stored after `ctx`.
         Ok(Session { ctx, probe, model, batch: LlamaBatch::new(n_batch, 1), n_batch, logits_at: None })
     }
@@ -157,13 +155,13 @@ impl<'m> Session<'m> {
             for (j, &tok) in chunk.iter().enumerate() {
                 let pos = start + (i * self.n_batch + j) as i32;
                 let logits = logits_last && last_chunk && j + 1 == chunk.len();
-                self.batch.add(tok, pos, &[SEQ], logits).map_err(Error::llama)?;
+                self.batch.add(tok, pos, &[SEQ], logits).map_err(Error::llama_failed("adding a token to the batch"))?;
             }
-            self.ctx.decode(&mut self.batch).map_err(|e| Error::Llama(format!("decode of {} tokens at position {} failed: {e}", chunk.len(), start)))?;
+            self.ctx.decode(&mut self.batch).map_err(Error::llama_failed(format!("decode of {} tokens at position {start}", chunk.len())))?;
         }
         self.logits_at = logits_last.then(|| self.batch.n_tokens() - 1);
         match self.probe_error() {
-            Some(e) => Err(Error::Llama(format!("attention probe: {e}"))),
+            Some(e) => Err(Error::llama(format!("attention probe: {e}"))),
             None => Ok(()),
         }
     }
@@ -193,10 +191,10 @@ impl<'m> Session<'m> {
                 LayerInput::Hidden(h) => self
                     .ctx
                     .decode_embeddings(&h[at * n_embd..(at + k) * n_embd], pos, SEQ)
-                    .map_err(|e| Error::Llama(format!("decode of {k} hidden states at position {pos} failed: {e}"))),
+                    .map_err(Error::llama_failed(format!("decode of {k} hidden states at position {pos}"))),
             };
             let got = done.and_then(|()| match hidden {
-                true => self.ctx.embeddings_layer_inp(l1 as u32, k).ok_or_else(|| Error::Llama("llama.cpp returned no hidden states".into())),
+                true => self.ctx.embeddings_layer_inp(l1 as u32, k).ok_or_else(|| Error::llama("no hidden states returned")),
                 false => Ok(&[][..]),
             });
             match got {
@@ -210,7 +208,7 @@ impl<'m> Session<'m> {
         }
         self.reset_layer_range(l1);
         match self.probe_error() {
-            Some(e) => Err(Error::Llama(format!("attention probe: {e}"))),
+            Some(e) => Err(Error::llama(format!("attention probe: {e}"))),
             None => Ok(out),
         }
     }
@@ -249,17 +247,17 @@ impl<'m> Session<'m> {
         decode: impl FnOnce(&mut Self) -> Result<T>,
     ) -> Result<(Vec<Option<HeadCellMax>>, T)> {
         let info = &self.model.info;
-        let probe = self.probe.as_ref().ok_or_else(|| Error::Llama("session created without the attention probe".into()))?;
+        let probe = self.probe.as_ref().ok_or_else(|| Error::llama("session created without the attention probe"))?;
         probe.lock().expect("probe lock").arm(info.n_layer, layers, info.n_head, n_cells, scope);
         let decoded = decode(self);
         let mut probe = self.probe.as_ref().unwrap().lock().expect("probe lock");
         let scores = probe.disarm();
         let out = decoded?;
         if let Some(e) = probe.error.take() {
-            return Err(Error::Llama(format!("attention scoring failed: {e}")));
+            return Err(Error::llama(format!("attention scoring failed: {e}")));
         }
         if layers.iter().any(|&l| scores[l].is_none()) {
-            return Err(Error::Llama("attention scoring saw no attention node".into()));
+            return Err(Error::llama("attention scoring saw no attention node"));
         }
         Ok((scores, out))
     }
@@ -267,7 +265,7 @@ impl<'m> Session<'m> {
     /// Per model layer, the compressed cells it attends to (`None`: all); applies to every
     /// decode from now on. Needs the probe, and attention without flash attention.
     pub fn set_live_slots(&mut self, live: Vec<Option<LiveSlots>>) -> Result<()> {
-        let probe = self.probe.as_ref().ok_or_else(|| Error::Llama("session created without the attention probe".into()))?;
+        let probe = self.probe.as_ref().ok_or_else(|| Error::llama("session created without the attention probe"))?;
         probe.lock().expect("probe lock").live = live;
         Ok(())
     }
@@ -287,7 +285,7 @@ impl<'m> Session<'m> {
 
     /// Removes the sequence's cells at positions `>= pos`.
     pub fn truncate(&mut self, pos: i32) -> Result<()> {
-        self.ctx.kv_cache_seq_rm(SEQ, Some(pos as u32), None).map_err(|e| Error::Llama(format!("could not remove cells from position {pos}: {e}")))
+        self.ctx.kv_cache_seq_rm(SEQ, Some(pos as u32), None).map_err(Error::llama_failed(format!("removing cells from position {pos}")))
     }
 
     pub fn read_state(&self, n_caches: usize) -> Result<SeqState> {
@@ -312,7 +310,7 @@ impl<'m> Session<'m> {
     pub fn set_layer_cells(&mut self, n_tail: usize, n_comp: &[usize]) -> Result<()> {
         let counts: Vec<u32> = n_comp.iter().map(|&n| n as u32).collect();
         if !self.ctx.kv_cache_set_layer_cells(n_tail as u32, &counts) {
-            return Err(Error::Llama(format!("llama.cpp refused per-layer KV sizes ({n_tail} tail cells; see -v)")));
+            return Err(Error::llama(format!("llama.cpp refused per-layer KV sizes ({n_tail} tail cells; see -v)")));
         }
         Ok(())
     }
@@ -324,7 +322,7 @@ impl<'m> Session<'m> {
         let comp: Vec<u32> = n_comp.iter().map(|&n| n as u32).collect();
         let tails: Vec<u32> = n_tail_layer.iter().map(|&n| n as u32).collect();
         if !self.ctx.kv_cache_set_layer_cells_tails(n_tail as u32, &comp, &tails) {
-            return Err(Error::Llama(format!("llama.cpp refused per-layer KV tails ({n_tail} tail cells; see -v)")));
+            return Err(Error::llama(format!("llama.cpp refused per-layer KV tails ({n_tail} tail cells; see -v)")));
         }
         Ok(())
     }

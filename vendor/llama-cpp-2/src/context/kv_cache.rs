@@ -31,8 +31,13 @@ impl LlamaContext<'_> {
     /// Returns `false` when llama.cpp refuses (not an attention cache of its own, ...).
     pub fn kv_cache_set_layer_cells(&mut self, n_tail: u32, n_comp: &[u32]) -> bool {
         let Ok(n_layer) = i32::try_from(n_comp.len()) else { return false };
-        let mem = unsafe { llama_cpp_sys_2::llama_get_memory(self.context.as_ptr()) };
-        unsafe { llama_cpp_sys_2::llama_memory_set_layer_cells(mem, n_tail, n_comp.as_ptr(), n_layer) }
+        // SAFETY: `self.context` is a live context for as long as `self`; its memory may be
+        // null (no KV cache), which the function refuses. It reads `n_layer` counts from
+        // `n_comp`, exactly the slice's length, and refuses a count other than the model's.
+        unsafe {
+            let mem = llama_cpp_sys_2::llama_get_memory(self.context.as_ptr());
+            llama_cpp_sys_2::llama_memory_set_layer_cells(mem, n_tail, n_comp.as_ptr(), n_layer)
+        }
     }
 
     /// As [`Self::kv_cache_set_layer_cells`], but model layer `il` stores only the first
@@ -44,15 +49,22 @@ impl LlamaContext<'_> {
         if n_tail_layer.len() != n_comp.len() {
             return false;
         }
-        let mem = unsafe { llama_cpp_sys_2::llama_get_memory(self.context.as_ptr()) };
-        unsafe { llama_cpp_sys_2::llama_memory_set_layer_cells_tails(mem, n_tail, n_comp.as_ptr(), n_tail_layer.as_ptr(), n_layer) }
+        // SAFETY: as in `kv_cache_set_layer_cells`; both slices hold `n_layer` counts (checked above).
+        unsafe {
+            let mem = llama_cpp_sys_2::llama_get_memory(self.context.as_ptr());
+            llama_cpp_sys_2::llama_memory_set_layer_cells_tails(mem, n_tail, n_comp.as_ptr(), n_tail_layer.as_ptr(), n_layer)
+        }
     }
 
     /// Cells that model layer `il` stores in its K and V tensors (0 without a KV cache).
     #[must_use]
     pub fn kv_cache_layer_cells(&self, il: i32) -> u32 {
-        let mem = unsafe { llama_cpp_sys_2::llama_get_memory(self.context.as_ptr()) };
-        unsafe { llama_cpp_sys_2::llama_memory_layer_cells(mem, il) }
+        // SAFETY: a live context (see above); the function returns 0 for a null memory or a
+        // layer the cache does not hold, and only reads.
+        unsafe {
+            let mem = llama_cpp_sys_2::llama_get_memory(self.context.as_ptr());
+            llama_cpp_sys_2::llama_memory_layer_cells(mem, il)
+        }
     }
 
     /// Copy the cache from one sequence to another.

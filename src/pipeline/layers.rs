@@ -1,0 +1,135 @@
+//! The layer-by-layer prefill: every layer reads the whole document and is compressed once, as
+//! after a whole prefill, while the cache holds one layer's document at a time (llama.cpp's
+//! layer ranges, kvcompose's patch: llama architecture).
+
+use std::time::Instant;
+
+use llama_cpp_2::token::LlamaToken;
+
+use super::{absorb, choose, install, ms, per_model_layer, BudgetMode, CompressOptions, CompressStats, CompressedLayers, Inputs, Plan, Progress};
+use crate::compress::select::slot_positions;
+use crate::compress::{LayerSlots, Selection};
+use crate::error::{Error, Result};
+use crate::llama::callback::PassScope;
+use crate::llama::state::{CacheData, CacheState, LayerKv, SeqState};
+use crate::llama::{cache, LayerInput, Session};
+
+/// Prefills the prefix and document one layer at a time and compresses once, as the reference
+/// does after a whole prefill, but with memory that follows the budget. Each layer reads the
+/// hidden states of the layer below for the document and its scoring copy, and only that
+/// layer's cache holds them, so the scores and the K/V rows are exactly a whole prefill's while
+/// the cache holds one full layer (with the copy) at a time.
+///
+/// One pass: the global allocation needs every layer's scores, so each layer keeps, once scored,
+/// the rows of its candidates: each head's best `plan.layer_rows` tokens, as many as any layer
+/// can be allocated (`--kv-cap`). Selections are nested (see [`crate::compress::Method`]), so the
+/// allocation's choice among the candidates is its choice among all tokens. The candidates wait
+/// in host memory (`host_cells_peak`) until the cache is laid out for the kept cells.
+/// Llama architecture only (llama.cpp's layer ranges).
+pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOptions, plan: &Plan, progress: &mut Progress<'_>) -> Result<CompressStats> {
+    let Inputs { prefix, doc, copy_intro, query } = input;
+    let layout = CompressedLayers::of(&session.model.info)?;
+    // `Plan::new` resolved `Layers` only for models and options that it fits.
+    debug_assert!(!layout.window && opts.budget_mode != BudgetMode::GlobalMasked);
+    let method = opts.method.method();
+    let (n_layer, n_head_kv) = (session.model.info.n_layer, session.model.info.n_head_kv);
+    let full = [prefix, doc].concat();
+    let copy = [copy_intro, doc].concat();
+    let n_total = full.len();
+    let pos = n_total as i32;
+    let mut stats = CompressStats { cells_full: n_total, compressed_layers: layout.layers.clone(), steps: 1, ..Default::default() };
+    let all: Vec<i32> = (0..pos).collect();
+    // One layer holds the document and, after it, the longest scoring pass; the others hold
+    // nothing (a layer that stores nothing still has one row, see the patch).
+    let only = |l: usize, n: usize| -> Vec<usize> { (0..n_layer).map(|i| if i == l { n } else { 0 }).collect() };
+    let none = vec![0; n_layer];
+    let n_pass = n_total + if method.needs_scores() { copy.len().max(query.map_or(0, <[LlamaToken]>::len)) } else { 0 };
+    stats.alloc_cells_peak = n_pass + n_layer - 1;
+    let rows = plan.layer_rows.min(n_total);
+
+    let (mut h_doc, mut h_copy, mut h_query) = (Vec::new(), Vec::new(), Vec::new());
+    let mut candidates: Vec<LayerSlots> = Vec::with_capacity(n_layer);
+    let mut kept: Vec<LayerKv> = Vec::with_capacity(n_layer);
+    let mut header = None;
+    for l in 0..n_layer {
+        let t0 = Instant::now();
+        session.set_layer_tails(n_pass, &none, &only(l, n_pass))?;
+        h_doc = session.decode_layers(layer_input(l, &full, &h_doc), 0, l, l + 1)?;
+        stats.t_prefill_ms += ms(t0);
+        let t0 = Instant::now();
+        let mut slots = LayerSlots::new(n_head_kv);
+        slots.append(&all);
+        if method.needs_scores() {
+            let scope = PassScope { skip: copy_intro.len(), excluded: Vec::new() };
+            let (m, h) = session.score_layer(layer_input(l, &copy, &h_copy), scope, pos, l, n_total)?;
+            absorb(&mut slots, &m, n_head_kv, opts);
+            h_copy = h;
+            session.truncate(pos)?;
+            if let Some(q) = query {
+                let (m, h) = session.score_layer(layer_input(l, q, &h_query), PassScope::default(), pos, l, n_total)?;
+                absorb(&mut slots, &m, n_head_kv, opts);
+                h_query = h;
+                session.truncate(pos)?;
+            }
+        }
+        stats.t_score_ms += ms(t0);
+        // The layer's candidates: their rows now, while the cache holds the layer.
+        let t0 = Instant::now();
+        let sources = method.select(&slots, rows, prefix.len());
+        let mut state = session.state_bytes()?;
+        let keep: Vec<Vec<Vec<usize>>> = (0..n_layer).map(|i| if i == l { sources.clone() } else { vec![Vec::new(); n_head_kv] }).collect();
+        cache::compose(&mut state, layout.n_blocks, layout.block, &Selection { positions: (0..rows as i32).collect(), sources: keep }, n_head_kv)?;
+        let mut seq = SeqState::decode(&state, layout.n_blocks)?;
+        let data = seq.caches.swap_remove(layout.block).data.ok_or_else(|| Error::StateFormat("empty KV cache after a layer pass".into()))?;
+        header.get_or_insert((seq.seq_id, data.v_trans, data.n_rot_k, data.n_rot_v));
+        kept.push(data.layers.into_iter().nth(l).ok_or_else(|| Error::StateFormat(format!("no layer {l} in the state")))?);
+        candidates.push(slots.gather(&sources));
+        stats.t_compress_ms += ms(t0);
+        progress("reading layers", l + 1, n_layer);
+    }
+    stats.host_cells_peak = rows * n_layer;
+
+    // The allocation among the candidates, their rows composed into the kept cells, and the
+    // cache laid out for them (per layer, or the stock layout for uniform budgets).
+    let t0 = Instant::now();
+    let choice = choose(&candidates, plan.budget, prefix.len(), opts);
+    let slots: Vec<LayerSlots> = candidates.iter().zip(&choice.sources).map(|(s, src)| s.gather(src)).collect();
+    let (seq_id, v_trans, n_rot_k, n_rot_v) = header.ok_or_else(|| Error::UnsupportedArch("a model without layers".into()))?;
+    let held = SeqState {
+        seq_id,
+        caches: vec![CacheState {
+            seq_ids: vec![vec![seq_id]; rows],
+            positions: (0..rows as i32).collect(),
+            data: Some(CacheData { v_trans, rows_counted: false, n_rot_k, n_rot_v, layers: kept }),
+        }],
+    };
+    let mut state = held.encode();
+    drop(held);
+    cache::compose(
+        &mut state,
+        layout.n_blocks,
+        layout.block,
+        &Selection { positions: slot_positions(&slots, pos), sources: choice.sources.clone() },
+        n_head_kv,
+    )?;
+    stats.layer_cells = choice.layer_cells();
+    let cells = match opts.budget_mode {
+        BudgetMode::Global => (plan.tail, per_model_layer(n_layer, &layout.layers, &stats.layer_cells)),
+        _ => (plan.n_ctx, none),
+    };
+    install(session, &state, Some((cells.0, &cells.1)), pos)?;
+    stats.t_compress_ms += ms(t0);
+    stats.layer_budgets_global = choice.budgets;
+    stats.mean_layer_cells = stats.layer_cells.iter().sum::<usize>().div_ceil(n_layer.max(1));
+    stats.origins = slots.into_iter().map(|s| s.origin).collect();
+    Ok(stats)
+}
+
+/// A layer's input: the tokens for the first layer, else the hidden states the layer below left.
+fn layer_input<'a>(l: usize, tokens: &'a [LlamaToken], hidden: &'a [f32]) -> LayerInput<'a> {
+    if l == 0 {
+        LayerInput::Tokens(tokens)
+    } else {
+        LayerInput::Hidden(hidden)
+    }
+}

@@ -1,0 +1,447 @@
+//! KVCompose in a live llama.cpp session: prefill a document, score every cell by re-feeding
+//! the document after itself, keep each head's best tokens as composite cells and rewrite the
+//! cache in place. One pipeline, three ways to feed it:
+//! - [`prefill_chunks`]: chunk by chunk, compressing after each (the cache holds the budget
+//!   plus one chunk);
+//! - [`prefill_layers`]: layer by layer, compressing once as after a whole prefill (the cache
+//!   holds one layer's document at a time);
+//! - [`prefill_scored`] then [`compress_scored`]: the whole document scored once, every
+//!   compression of it made on the host (the benchmark).
+//!
+//! Each scores into [`LayerSlots`], lets [`choice::choose`] pick what every head keeps, and
+//! writes the composed cache back through [`install`]. A load is planned before its context
+//! exists ([`Plan::new`]): no check fires once decoding has begun.
+
+mod choice;
+mod chunks;
+mod layers;
+mod scored;
+
+use std::time::Instant;
+
+use llama_cpp_2::token::LlamaToken;
+
+pub use choice::{budget_cells, choose, Choice};
+pub use chunks::prefill_chunks;
+pub use layers::prefill_layers;
+pub use scored::{compress_scored, prefill_scored, ScoredDocument, ScoringCopy};
+
+use crate::compress::scores::kv_head_scores;
+use crate::compress::{LayerSlots, MethodName, ScoreOptions};
+use crate::error::{Error, Result};
+use crate::llama::callback::HeadCellMax;
+use crate::llama::{ModelInfo, Session, SessionParams};
+
+/// Which queries score the cache: each chunk is fed again after itself, and the attention of
+/// that copy's tokens to the cache is the score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scorer {
+    /// The copy follows a "repeat the previous context" turn, so its queries look up the
+    /// tokens they reproduce (KVzip's reconstruction scoring).
+    #[default]
+    Repeat,
+    /// The copy follows the document directly (the KVCompose reference's second pass).
+    Refeed,
+    /// KVzip as kvpress implements it: copies of 2k-token chunks after a repeat request (later
+    /// ones led in by the previous chunk's last tokens), each scored against its own chunk and
+    /// the prompt prefix only. Scored documents only (`bench --scores`).
+    Kvzip,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CompressOptions {
+    /// Fraction of the document's KV cells kept, in (0, 1].
+    pub ratio: f64,
+    /// Which tokens each head keeps (KVCompose, or a baseline).
+    pub method: MethodName,
+    /// Document tokens decoded between two compressions (0: chosen from the budget).
+    pub chunk: usize,
+    /// How the document is prefilled: in chunks, compressed after each, or layer by layer.
+    pub prefill: Prefill,
+    pub scorer: Scorer,
+    pub scores: ScoreOptions,
+    /// Score each chunk against itself (and the prompt prefix) only, its copy led in by the
+    /// previous chunk's last tokens, as KVzip's chunked reconstruction does; otherwise each
+    /// copy scores every cell and older cells keep the max over all copies.
+    pub local: bool,
+    pub budget_mode: BudgetMode,
+    /// With global budgets, each layer keeps at least this fraction of the uniform budget: the
+    /// global top-k alone leaves layers whose attention is diffuse (low maxima) a few dozen cells.
+    pub layer_floor: f64,
+    /// With global budgets, each layer keeps at most this multiple of the uniform budget (0: no
+    /// bound), which bounds what a single pass must keep of a layer before the allocation is
+    /// known.
+    #[serde(default)]
+    pub layer_cap: f64,
+}
+
+impl CompressOptions {
+    /// The options as the method runs them: KVzip brings its own scorer (chunked reconstruction,
+    /// scored locally), aggregation (max over the query group, no head mean) and per-head budgets.
+    pub fn effective(&self) -> CompressOptions {
+        match self.method {
+            MethodName::Kvzip => CompressOptions {
+                scorer: Scorer::Kvzip,
+                scores: ScoreOptions { group: crate::compress::Aggregation::Max, add_head_mean: false, pool: 0, ..self.scores },
+                budget_mode: BudgetMode::Heads,
+                ..self.clone()
+            },
+            _ => self.clone(),
+        }
+    }
+}
+
+/// How the kept cells are spread over the layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BudgetMode {
+    /// Every layer keeps the same number of cells: what stock llama.cpp's shared cells realise.
+    Uniform,
+    /// KVCompose's global allocation, realised: each layer's KV tensors hold its own budget
+    /// (plus the cells for new tokens), through kvcompose's llama.cpp patch.
+    #[default]
+    Global,
+    /// KVCompose's global allocation, each layer attending only to its own budget: the cache
+    /// holds the largest layer budget in every layer and masks the rest out of each layer's
+    /// softmax (flash attention off). The accuracy of per-layer budgets without their memory
+    /// (a check on `global`).
+    GlobalMasked,
+    /// KVzip's allocation: one threshold over every (layer, KV head, token), so heads of a layer
+    /// keep different numbers of tokens; a layer holds as many cells as its longest head and
+    /// masks each shorter head's padding out of that head's softmax (flash attention off).
+    /// Scored documents only (`bench --scores`).
+    Heads,
+}
+
+/// How a compressed prefill reads the document within the budget's memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Prefill {
+    /// Layer by layer where the model allows it (llama architecture without sliding-window
+    /// layers), else in chunks.
+    #[default]
+    Auto,
+    /// Chunk by chunk, the cache compressed after each: later chunks read the compressed cache.
+    Chunks,
+    /// Layer by layer: every layer reads the whole document and is compressed once, as after a
+    /// whole prefill, while the cache holds one layer in full at a time.
+    Layers,
+}
+
+/// Default `layer_floor`: every layer keeps at least a quarter of the uniform budget. The
+/// reference's global top-k alone leaves layers whose attention is diffuse a few dozen cells; on
+/// the fidelity suite (SmolLM2, 1.5k and 3k tokens, `docs/results/2026-12-01-fidelity`) a quarter
+/// answered 44 of the 46 cases the full cache answers at 0.25 (none: 42, a half: 43) and 38 at
+/// 0.125 (none: 38, a half: 31).
+pub const DEFAULT_LAYER_FLOOR: f64 = 0.25;
+
+/// `Prefill::Auto` made concrete for this model and these options (which
+/// `QaOptions::check` has passed); `Layers` where the model cannot is an error.
+pub fn resolve_prefill(opts: &CompressOptions, info: &ModelInfo) -> Result<Prefill> {
+    let supported = info.arch == "llama" && info.n_swa.is_none();
+    let fits = !opts.local && opts.budget_mode != BudgetMode::GlobalMasked;
+    match opts.prefill {
+        // A chunk size never picks the mode: it sizes the chunks of a streaming prefill.
+        Prefill::Auto if supported && fits && opts.chunk != 0 => {
+            Err(Error::Usage("--kv-chunk sizes the chunks of --kv-prefill chunks; this model is read layer by layer unless you add --kv-prefill chunks".into()))
+        }
+        Prefill::Auto if supported && fits => Ok(Prefill::Layers),
+        Prefill::Auto | Prefill::Chunks => Ok(Prefill::Chunks),
+        Prefill::Layers if !supported => Err(Error::UnsupportedArch(format!(
+            "{} cannot be prefilled layer by layer (llama.cpp's layer ranges cover the llama architecture without sliding-window layers); use --kv-prefill chunks",
+            info.arch
+        ))),
+        Prefill::Layers => Ok(Prefill::Layers),
+    }
+}
+
+/// Tokens of the previous chunk that lead a local copy in, so its first tokens have context.
+pub const LEAD_IN: usize = 8;
+
+/// The token streams a compressed prefill works on.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    /// Prompt prefix (template start, BOS): kept whole in every head.
+    pub prefix: &'a [LlamaToken],
+    pub doc: &'a [LlamaToken],
+    /// Decoded, unscored, before each copy: the repeat turn for `Scorer::Repeat`.
+    pub copy_intro: &'a [LlamaToken],
+    /// Question tokens that also score the cache (query-aware mode).
+    pub query: Option<&'a [LlamaToken]>,
+}
+
+/// What a compressed prefill did, for the report.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CompressStats {
+    pub cells_full: usize,
+    /// Cells a compressed layer holds on average (per-layer sizes differ; their total is what a
+    /// uniform budget would hold).
+    #[serde(alias = "cells_kept")]
+    pub mean_layer_cells: usize,
+    pub steps: usize,
+    pub t_prefill_ms: f64,
+    pub t_score_ms: f64,
+    pub t_compress_ms: f64,
+    /// KVCompose's global allocation for the final cache (kept cells per compressed layer).
+    pub layer_budgets_global: Vec<usize>,
+    /// Cells each compressed layer holds of the prefix and document, as realised.
+    pub layer_cells: Vec<usize>,
+    /// Most cells llama.cpp's KV tensors held at once during the prefill, summed over layers.
+    pub alloc_cells_peak: usize,
+    /// Most K/V rows (cells, summed over layers) the prefill held in host memory at once: the
+    /// layer-by-layer prefill's candidates.
+    #[serde(default)]
+    pub host_cells_peak: usize,
+    /// Model layers whose cache is compressed (all attention layers, or the global ones of iSWA).
+    pub compressed_layers: Vec<usize>,
+    /// `origins[layer][h][i]`: original position of the token in slot `i` of head `h`, per
+    /// compressed layer, as the cache holds it now.
+    #[serde(skip)]
+    pub origins: Vec<Vec<Vec<i32>>>,
+    /// Per-head budgets (`BudgetMode::Heads`): cells each KV head of each compressed layer
+    /// attends to, the first of that layer's cells; the rest of them are masked for that head.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub head_cells: Vec<Vec<usize>>,
+}
+
+/// The compressed layers of a model and where their cache lives in the sequence state.
+#[derive(Debug, Clone)]
+pub struct CompressedLayers {
+    /// Model layer index of each layer of the compressed cache block, in state order.
+    pub layers: Vec<usize>,
+    /// Number of KV cache blocks in the sequence state (2 for iSWA) and the compressed one.
+    pub n_blocks: usize,
+    pub block: usize,
+    /// iSWA: the window layers have a cache of their own, left to llama.cpp.
+    pub window: bool,
+}
+
+impl CompressedLayers {
+    pub fn of(info: &ModelInfo) -> Result<CompressedLayers> {
+        if info.recurrent {
+            return Err(Error::UnsupportedArch(format!("{} has a recurrent or hybrid memory, not an attention KV cache", info.arch)));
+        }
+        let layers = info
+            .global_layers()
+            .ok_or_else(|| Error::UnsupportedArch(format!("{} uses sliding-window attention with a layer pattern kvcompose does not know", info.arch)))?;
+        // iSWA state: [global layers' cache][window layers' cache].
+        let window = info.n_swa.is_some();
+        Ok(CompressedLayers { layers, n_blocks: info.n_kv_caches(), block: 0, window })
+    }
+}
+
+/// A long load's progress, `(phase, done, total)`, reported as each unit of work ends: chunks
+/// when streaming, layers (scored, then read) layer by layer, batches for a whole cache.
+pub type Progress<'a> = dyn FnMut(&'static str, usize, usize) + 'a;
+
+/// Chunk size that keeps the cache within budget + chunk: an eighth of the budget, 64..=512.
+pub fn default_chunk(budget: usize) -> usize {
+    (budget / 8).clamp(64, 512)
+}
+
+/// The token counts a compressed load is planned from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lengths {
+    /// Prompt prefix (template start, BOS), kept whole.
+    pub prefix: usize,
+    pub doc: usize,
+    /// The turn decoded before each scoring copy.
+    pub copy_intro: usize,
+    /// The longest question's turn.
+    pub question: usize,
+    /// The question also scores the cache (query-aware).
+    pub query_aware: bool,
+    pub n_predict: usize,
+}
+
+/// A compressed load, fixed before its context exists. [`Plan::new`] makes every check that
+/// needs the model or the prompt's lengths, so that none fires once decoding has begun, and
+/// sizes the context; the prefills take their budget, chunks and per-layer tails from here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// `Chunks` or `Layers`, never `Auto`.
+    pub prefill: Prefill,
+    /// Document tokens decoded between two compressions (`Chunks`).
+    pub chunk: usize,
+    /// Cells a compressed layer keeps on average, of the prefix and document.
+    pub budget: usize,
+    pub n_ctx: usize,
+    /// Cells for new tokens that every layer holds beside its compressed ones.
+    pub tail: usize,
+    /// The most cells any layer can be allocated: what the layer-by-layer prefill keeps of each
+    /// layer before the allocation is known (the budget for uniform budgets; with global ones,
+    /// `--kv-cap` times it, or the whole document without a cap).
+    pub layer_rows: usize,
+}
+
+impl Plan {
+    /// Plans compressing `len` with `c` on a model `info` in a context of `n_ctx` tokens (sized
+    /// here when `None`); `session` gives the batch sizes.
+    pub fn new(c: &CompressOptions, info: &ModelInfo, len: Lengths, session: &SessionParams, n_ctx: Option<usize>) -> Result<Plan> {
+        let n_total = len.prefix + len.doc;
+        let budget = budget_cells(c.ratio, n_total, len.prefix);
+        let prefill = resolve_prefill(c, info)?;
+        // A scoring pass decodes the repeat turn, the lead-in and a copy of the chunk.
+        let intro = len.copy_intro + if c.local { LEAD_IN } else { 0 };
+        let ubatch = session.n_ubatch.min(session.n_batch);
+        let mut chunk = match c.chunk {
+            0 if info.n_swa.is_some() => default_chunk(budget).min(ubatch.saturating_sub(intro).max(1)),
+            0 => default_chunk(budget),
+            given => given,
+        };
+        chunk = chunk.min(len.doc).max(1);
+        let query = if len.query_aware { len.question } else { 0 };
+        // Masked global budgets hold the largest layer budget, up to the whole document.
+        let held = if c.budget_mode == BudgetMode::GlobalMasked { n_total } else { budget };
+        let answer = held + len.question + len.n_predict;
+        let need = match prefill {
+            // The passes hold the document in one layer's tensors, sized apart from the context;
+            // but llama.cpp caps the batch at the context, and the passes decode in the ubatches
+            // stock would (same arithmetic, and fast).
+            Prefill::Layers => answer.max(ubatch),
+            _ => {
+                let pass = (len.prefix + chunk).max(intro + chunk).max(query);
+                // Window layers hold a whole window beside each decode (llama.cpp sizes their
+                // cache from the context): a context sized for a small budget left no cell for a
+                // chunk once the document outgrew the window.
+                let window = info.n_swa.map_or(0, |w| w + pass);
+                (held + chunk + (intro + chunk).max(query)).max(answer).max(window)
+            }
+        };
+        let n_ctx = n_ctx.unwrap_or(need.min(info.n_ctx_train));
+        if need > n_ctx {
+            return Err(Error::ContextTooLong { tokens: need, n_ctx, hint: " (with the budget, one chunk and the question; raise -c)" });
+        }
+        // On iSWA models a scoring pass must fit one ubatch: llama.cpp places a ubatch's cells
+        // before its positions advance the window, so only cells already outside the document's
+        // window are reused and the window layers keep the document's end.
+        let ubatch = ubatch.min(n_ctx);
+        let pass = (intro + chunk).max(query);
+        if prefill == Prefill::Chunks && info.n_swa.is_some() && c.method.method().needs_scores() && pass > ubatch {
+            return Err(Error::Usage(format!(
+                "a scoring pass of {pass} tokens exceeds the ubatch of {ubatch} (sliding-window models score one ubatch at a time; lower --kv-chunk or raise -ub)"
+            )));
+        }
+        let layer_rows = match c.budget_mode {
+            BudgetMode::Uniform => budget,
+            _ if c.layer_cap > 0.0 => ((c.layer_cap * budget as f64).ceil() as usize).min(n_total),
+            _ => n_total,
+        };
+        Ok(Plan { prefill, chunk, budget, n_ctx, tail: n_ctx - budget, layer_rows })
+    }
+}
+
+/// Writes a composed sequence state into the session's cache: with per-layer sizes (`cells[l]`
+/// compressed cells in model layer `l`, `tail` cells for new tokens in each) or in llama.cpp's
+/// stock layout (`None`); the cache must then end at position `end - 1`.
+fn install(session: &mut Session<'_>, state: &[u8], sizes: Option<(usize, &[usize])>, end: i32) -> Result<()> {
+    if let Some((tail, cells)) = sizes {
+        session.set_layer_cells(tail, cells)?;
+    }
+    session.write_state(state)?;
+    if session.pos_max() != end - 1 {
+        return Err(Error::llama(format!("after the rewrite the cache ends at position {}, expected {}", session.pos_max(), end - 1)));
+    }
+    Ok(())
+}
+
+/// Per model layer, the cells of each compressed layer (0 for the others).
+fn per_model_layer(n_layer: usize, layers: &[usize], cells: &[usize]) -> Vec<usize> {
+    let mut out = vec![0; n_layer];
+    for (&l, &n) in layers.iter().zip(cells) {
+        out[l] = n;
+    }
+    out
+}
+
+/// Raises a layer's running scores with one pass's maxima, aggregated per KV head.
+fn absorb(slots: &mut LayerSlots, m: &HeadCellMax, n_head_kv: usize, opts: &CompressOptions) {
+    let heads: Vec<&[f32]> = (0..m.n_head).map(|h| m.head(h)).collect();
+    slots.absorb(&kv_head_scores(&heads, n_head_kv, opts.scores));
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llama::{FlashAttn, KvType};
+
+    fn model(arch: &str, n_swa: Option<usize>) -> ModelInfo {
+        ModelInfo {
+            arch: arch.into(),
+            name: "test".into(),
+            n_layer: 4,
+            n_embd: 64,
+            n_head: 4,
+            n_head_kv: 2,
+            n_ctx_train: 8192,
+            recurrent: false,
+            n_swa,
+            swa_layers: n_swa.map(|_| vec![true, true, true, false]),
+            head_dim_k: 16,
+            head_dim_v: 16,
+        }
+    }
+
+    fn session() -> SessionParams {
+        let f16 = KvType::parse("f16").unwrap();
+        SessionParams { n_ctx: 0, n_batch: 2048, n_ubatch: 512, n_threads: 1, flash_attn: FlashAttn::Auto, type_k: f16, type_v: f16, probe: false }
+    }
+
+    fn opts(ratio: f64) -> CompressOptions {
+        CompressOptions {
+            ratio,
+            method: MethodName::Kvcompose,
+            chunk: 0,
+            prefill: Prefill::Auto,
+            scorer: Scorer::Repeat,
+            scores: ScoreOptions::default(),
+            local: false,
+            budget_mode: BudgetMode::Global,
+            layer_floor: DEFAULT_LAYER_FLOOR,
+            layer_cap: 0.0,
+        }
+    }
+
+    const LEN: Lengths = Lengths { prefix: 10, doc: 2000, copy_intro: 12, question: 30, query_aware: false, n_predict: 64 };
+
+    #[test]
+    fn a_llama_model_is_read_layer_by_layer_in_a_context_for_the_budget_and_the_answer() {
+        let plan = Plan::new(&opts(0.25), &model("llama", None), LEN, &session(), None).unwrap();
+        assert_eq!((plan.prefill, plan.budget), (Prefill::Layers, 503));
+        assert_eq!(plan.n_ctx, 503 + 30 + 64);
+        assert_eq!(plan.tail, plan.n_ctx - plan.budget);
+        // A chunk size does not pick the mode: asked for with auto, it is an error.
+        let chunked = CompressOptions { chunk: 100, ..opts(0.25) };
+        assert!(matches!(Plan::new(&chunked, &model("llama", None), LEN, &session(), None), Err(Error::Usage(_))));
+        // Layer by layer on an architecture without layer ranges: an error, not a fallback.
+        let layers = CompressOptions { prefill: Prefill::Layers, ..opts(0.25) };
+        assert!(matches!(Plan::new(&layers, &model("gemma3", Some(512)), LEN, &session(), None), Err(Error::UnsupportedArch(_))));
+    }
+
+    #[test]
+    fn a_sliding_window_model_streams_passes_that_fit_one_ubatch_and_holds_a_window_beside_them() {
+        let plan = Plan::new(&opts(0.25), &model("gemma3", Some(512)), LEN, &session(), None).unwrap();
+        assert_eq!(plan.prefill, Prefill::Chunks);
+        assert!(plan.chunk + LEN.copy_intro <= 512, "{plan:?}");
+        assert!(plan.n_ctx >= 512 + LEN.prefix + plan.chunk, "{plan:?}");
+        // A given chunk whose pass exceeds the ubatch fails here, before any decode.
+        let big = CompressOptions { chunk: 600, ..opts(0.25) };
+        match Plan::new(&big, &model("gemma3", Some(512)), LEN, &session(), None) {
+            Err(Error::Usage(m)) => assert!(m.contains("exceeds the ubatch of 512"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_context_given_too_small_is_refused_with_what_it_needs() {
+        match Plan::new(&opts(0.25), &model("llama", None), LEN, &session(), Some(300)) {
+            Err(Error::ContextTooLong { tokens, n_ctx, .. }) => assert_eq!((tokens, n_ctx), (597, 300)),
+            other => panic!("{other:?}"),
+        }
+    }
+}
