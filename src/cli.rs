@@ -281,9 +281,6 @@ pub struct RunArgs {
     /// With global budgets, the least a layer keeps, as a fraction of the uniform budget
     #[arg(long = "kv-floor", value_name = "F", default_value_t = DEFAULT_LAYER_FLOOR, hide = true)]
     pub kv_floor: f64,
-    /// With global budgets, the most a layer keeps, as a multiple of the uniform budget (0: none)
-    #[arg(long = "kv-cap", value_name = "F", default_value_t = 0.0, hide = true)]
-    pub kv_cap: f64,
     /// Also score the cache with the question (the compressed cache then suits that question)
     #[arg(long = "kv-query-aware", hide = true)]
     pub query_aware: bool,
@@ -369,7 +366,6 @@ impl RunArgs {
             local: self.kv_local,
             budget_mode: self.kv_budget.unwrap_or_default(),
             layer_floor: self.kv_floor,
-            layer_cap: self.kv_cap,
         }
     }
 

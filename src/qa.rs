@@ -55,9 +55,6 @@ impl QaOptions {
         if !(0.0..=1.0).contains(&c.layer_floor) {
             return Err(Error::Usage(format!("--kv-floor must be in [0, 1], got {}", c.layer_floor)));
         }
-        if c.layer_cap != 0.0 && c.layer_cap < 1.0 {
-            return Err(Error::Usage(format!("--kv-cap must be 0 (none) or at least 1, got {}", c.layer_cap)));
-        }
         let c = c.effective();
         if c.local && c.budget_mode != BudgetMode::Uniform {
             return Err(Error::Usage("--kv-local scores with uniform layer budgets only (--kv-budget uniform)".into()));
@@ -562,7 +559,6 @@ mod tests {
             local: false,
             budget_mode,
             layer_floor: 0.25,
-            layer_cap: 0.0,
         })
     }
 

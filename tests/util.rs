@@ -86,7 +86,6 @@ pub fn qa_options(fa: FlashAttn, k: &str, v: &str, ratio: Option<f64>) -> QaOpti
             local: false,
             budget_mode: Default::default(),
             layer_floor: DEFAULT_LAYER_FLOOR,
-            layer_cap: 0.0,
         }),
         query_aware: false,
     }

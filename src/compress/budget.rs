@@ -18,14 +18,12 @@ pub fn composite_scores(head_scores: &[Vec<f32>], agg: Aggregation) -> Vec<f32> 
 }
 
 /// Per-layer budgets from one top-`total` over all layers' composite scores, each layer given at
-/// least `floor` slots and at most `cap` (both bounded by its size; `cap` below `floor` counts as
-/// `floor`). Budgets sum to `total` when the layers allow it.
-pub fn allocate_global(composite: &[Vec<f32>], total: usize, floor: usize, cap: usize) -> Vec<usize> {
+/// least `floor` slots (capped by its size). Budgets sum to `total` when the layers allow it.
+pub fn allocate_global(composite: &[Vec<f32>], total: usize, floor: usize) -> Vec<usize> {
     let mut budgets: Vec<usize> = composite.iter().map(|c| floor.min(c.len())).collect();
     let mut rest = total.saturating_sub(budgets.iter().sum());
     // Candidates beyond each layer's floor, best first; composite scores are sorted descending.
-    let cap = cap.max(floor);
-    let mut cand: Vec<(f32, usize)> = composite.iter().enumerate().flat_map(|(l, c)| c.iter().take(cap).skip(budgets[l]).map(move |&s| (s, l))).collect();
+    let mut cand: Vec<(f32, usize)> = composite.iter().enumerate().flat_map(|(l, c)| c.iter().skip(budgets[l]).map(move |&s| (s, l))).collect();
     cand.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     for (_, l) in cand {
         if rest == 0 {
@@ -69,11 +67,8 @@ mod tests {
     fn informative_layers_get_more() {
         let a = composite_scores(&[vec![0.9, 0.8, 0.1, 0.0], vec![0.7, 0.6, 0.0, 0.0]], Aggregation::Mean);
         let b = composite_scores(&[vec![0.05, 0.02, 0.01, 0.0], vec![0.04, 0.01, 0.0, 0.0]], Aggregation::Mean);
-        assert_eq!(allocate_global(&[a.clone(), b.clone()], 4, 0, usize::MAX), vec![3, 1]);
-        assert_eq!(allocate_global(&[a.clone(), b.clone()], 4, 2, usize::MAX), vec![2, 2]);
-        // A cap bounds the informative layer; the rest goes to the other.
-        assert_eq!(allocate_global(&[a.clone(), b.clone()], 5, 0, 2), vec![2, 2]);
-        assert_eq!(allocate_global(&[a, b], 3, 0, 2), vec![2, 1]);
+        assert_eq!(allocate_global(&[a.clone(), b.clone()], 4, 0), vec![3, 1]);
+        assert_eq!(allocate_global(&[a, b], 4, 2), vec![2, 2]);
         // Max: a layer is as long as its head with the most high scores.
         assert_eq!(composite_scores(&[vec![0.9, 0.0], vec![0.1, 0.8]], Aggregation::Max), vec![0.9, 0.1]);
     }
@@ -97,15 +92,15 @@ mod tests {
         }
 
         #[test]
-        fn budgets_sum_to_total_and_respect_floor_and_cap(layers in proptest::collection::vec(proptest::collection::vec(0f32..1.0, 1..20), 1..6), frac in 0.0f64..1.0, floor in 0usize..5, cap in 0usize..25) {
+        fn budgets_sum_to_total_and_respect_floor(layers in proptest::collection::vec(proptest::collection::vec(0f32..1.0, 1..20), 1..6), frac in 0.0f64..1.0, floor in 0usize..5) {
             let comp: Vec<Vec<f32>> = layers.iter().map(|l| composite_scores(std::slice::from_ref(l), Aggregation::Mean)).collect();
-            let total = (comp.iter().map(Vec::len).sum::<usize>() as f64 * frac) as usize;
-            let b = allocate_global(&comp, total, floor, cap);
+            let size: usize = comp.iter().map(Vec::len).sum();
+            let total = (size as f64 * frac) as usize;
+            let b = allocate_global(&comp, total, floor);
             let floors: usize = comp.iter().map(|c| floor.min(c.len())).sum();
-            let room: usize = comp.iter().map(|c| cap.max(floor).min(c.len())).sum();
-            prop_assert_eq!(b.iter().sum::<usize>(), total.max(floors).min(room));
+            prop_assert_eq!(b.iter().sum::<usize>(), total.max(floors));
             for (bl, c) in b.iter().zip(&comp) {
-                prop_assert!(*bl >= floor.min(c.len()) && *bl <= cap.max(floor).min(c.len()));
+                prop_assert!(*bl >= floor.min(c.len()) && *bl <= c.len());
             }
         }
     }

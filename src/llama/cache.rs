@@ -1,7 +1,7 @@
 //! Rewriting the live KV cache: a sequence state recomposed, in its own buffer, from a
 //! per-layer, per-head selection.
 
-use super::state::{v_trans_word, DataLayout, Layout};
+use super::state::{v_trans_word, DataLayout, LayerKv, Layout};
 use crate::compress::Selection;
 use crate::error::{Error, Result};
 
@@ -103,6 +103,43 @@ pub fn compose(buf: &mut Vec<u8>, n_caches: usize, block: usize, sel: &Selection
     Ok(())
 }
 
+/// One layer's decoded rows recomposed per head, as [`compose`] recomposes them inside a state:
+/// head `h` of row `i` becomes head `h` of row `sources[h][i]`.
+pub fn gather_layer(l: &LayerKv, sources: &[Vec<usize>], v_trans: bool) -> Result<LayerKv> {
+    let n_head = sources.len();
+    let n = sources.first().map_or(0, Vec::len);
+    if n_head == 0 || sources.iter().any(|h| h.len() != n) || sources.iter().flatten().any(|&c| c >= l.rows) {
+        return Err(Error::StateFormat(format!("a selection of {n} cells per head from {} rows is not that shape", l.rows)));
+    }
+    if l.k_row % n_head != 0 || (!v_trans && l.v_unit % n_head != 0) || (v_trans && l.v_embd % n_head != 0) {
+        return Err(Error::UnsupportedCacheType("rows that do not split into whole blocks per head".into()));
+    }
+    let heads_of_rows = |rows: &[u8], row: usize| {
+        let hb = row / n_head;
+        let mut out = Vec::with_capacity(n * row);
+        for i in 0..n {
+            for (h, s) in sources.iter().enumerate() {
+                out.extend_from_slice(&rows[s[i] * row + h * hb..][..hb]);
+            }
+        }
+        out
+    };
+    let v = if v_trans {
+        let (head_dim, el) = (l.v_embd / n_head, l.v_unit);
+        let mut out = Vec::with_capacity(l.v_embd * n * el);
+        for j in 0..l.v_embd {
+            let plane = &l.v[j * l.rows * el..(j + 1) * l.rows * el];
+            for &c in &sources[j / head_dim] {
+                out.extend_from_slice(&plane[c * el..(c + 1) * el]);
+            }
+        }
+        out
+    } else {
+        heads_of_rows(&l.v, l.v_unit)
+    };
+    Ok(LayerKv { rows: n, k_type: l.k_type, k_row: l.k_row, k: heads_of_rows(&l.k, l.k_row), v_type: l.v_type, v_unit: l.v_unit, v_embd: l.v_embd, v })
+}
+
 /// Whether the composed state stays behind the read cursor: each layer's K or V is set aside
 /// once its header is written, so the header must end before that data starts.
 fn fits_in_place(block: usize, data: &DataLayout, rows_out: &[usize], n_out: usize, counted: bool) -> bool {
@@ -201,6 +238,14 @@ mod tests {
                 .map(|l| (0..n_head_kv).map(|h| (0..n_out).map(|i| (i * (h + 2) + l + seed as usize) % n_cells).collect()).collect())
                 .collect();
             check_compose(&s, &sources, n_out, n_head_kv)?;
+            // One layer gathered on its own is what the composed state holds for it.
+            let mut buf = s.encode();
+            compose(&mut buf, s.caches.len(), 0, &Selection { sources: sources.clone(), positions: (0..n_out as i32).collect() }, n_head_kv).unwrap();
+            let composed = SeqState::decode(&buf, s.caches.len()).unwrap();
+            let data = s.caches[0].data.as_ref().unwrap();
+            for (l, heads) in sources.iter().enumerate() {
+                prop_assert_eq!(&gather_layer(&data.layers[l], heads, v_trans).unwrap(), &composed.caches[0].data.as_ref().unwrap().layers[l]);
+            }
         }
 
         /// Per-layer sizes: layers hold different numbers of rows before and after.

@@ -33,10 +33,47 @@ impl Choice {
     }
 }
 
+/// A layer's composite scores, best first: what the global allocation ranks.
+pub fn composite(slots: &LayerSlots, opts: &CompressOptions) -> Vec<f32> {
+    composite_scores(&slots.score, opts.scores.composite)
+}
+
+/// The least each layer keeps under `opts`' budget mode: the protected prefix and, with global
+/// budgets, the `--kv-floor` share of the budget.
+pub fn floor_cells(budget: usize, protected: usize, opts: &CompressOptions) -> usize {
+    match opts.budget_mode {
+        BudgetMode::Uniform => 0,
+        _ => protected.max((opts.layer_floor * budget as f64) as usize),
+    }
+}
+
+/// KVCompose's global allocation of `budget` cells per layer on average, from each layer's
+/// composite scores (`composite[l]`, best first; a layer's leading part suffices where the rest
+/// cannot be allocated). Under uniform budgets it is what the global allocation would give.
+pub fn layer_budgets(composite: &[Vec<f32>], budget: usize, protected: usize, opts: &CompressOptions) -> Vec<usize> {
+    allocate_global(composite, budget * composite.len(), floor_cells(budget, protected, opts))
+}
+
+/// The most cells each of the layers read so far (`composite`, best first, `n_layer` layers in
+/// all) can still be allocated: one top-k over more layers' scores only takes cells away.
+pub fn budget_bounds(composite: &[Vec<f32>], n_layer: usize, budget: usize, protected: usize, opts: &CompressOptions) -> Vec<usize> {
+    match opts.budget_mode {
+        BudgetMode::Uniform => vec![budget; composite.len()],
+        _ => allocate_global(composite, budget * n_layer, floor_cells(budget, protected, opts)),
+    }
+}
+
 /// Chooses, for `budget` cells per layer on average, what every head of every layer keeps
 /// (slots holding the first `protected` positions always among them), as `opts`' method and
 /// budget mode say.
 pub fn choose(slots: &[LayerSlots], budget: usize, protected: usize, opts: &CompressOptions) -> Choice {
+    let composite: Vec<Vec<f32>> = slots.iter().map(|s| composite(s, opts)).collect();
+    choose_with(slots, &composite, budget, protected, opts)
+}
+
+/// [`choose`] with the layers' composite scores given (those of all their tokens, while `slots`
+/// may hold only each head's leading candidates, as the layer-by-layer prefill keeps them).
+pub fn choose_with(slots: &[LayerSlots], composite: &[Vec<f32>], budget: usize, protected: usize, opts: &CompressOptions) -> Choice {
     let method = opts.method.method();
     if opts.budget_mode == BudgetMode::Heads {
         let n_head_kv = slots.first().map_or(0, |s| s.origin.len());
@@ -46,16 +83,7 @@ pub fn choose(slots: &[LayerSlots], budget: usize, protected: usize, opts: &Comp
         let budgets = counts.iter().map(|c| c.iter().copied().max().unwrap_or(0)).collect();
         return Choice { budgets, sources, head_cells: counts };
     }
-    let composite: Vec<Vec<f32>> = slots.iter().map(|s| composite_scores(&s.score, opts.scores.composite)).collect();
-    let floor = match opts.budget_mode {
-        BudgetMode::Uniform => 0,
-        _ => protected.max((opts.layer_floor * budget as f64) as usize),
-    };
-    let cap = match opts.budget_mode {
-        BudgetMode::Global | BudgetMode::GlobalMasked if opts.layer_cap > 0.0 => (opts.layer_cap * budget as f64).ceil() as usize,
-        _ => usize::MAX,
-    };
-    let budgets = allocate_global(&composite, budget * slots.len(), floor, cap);
+    let budgets = layer_budgets(composite, budget, protected, opts);
     let widest = budgets.iter().copied().max().unwrap_or(0);
     let sources = slots
         .iter()
@@ -107,7 +135,6 @@ mod tests {
             local: false,
             budget_mode: mode,
             layer_floor: floor,
-            layer_cap: 0.0,
         }
     }
 

@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use llama_cpp_2::token::LlamaToken;
 
-use super::{absorb, choose, install, ms, per_model_layer, BudgetMode, CompressOptions, CompressStats, CompressedLayers, Inputs, Plan, Progress};
+use super::choice::{self, budget_bounds, choose_with};
+use super::{absorb, install, ms, per_model_layer, BudgetMode, CompressOptions, CompressStats, CompressedLayers, Inputs, Plan, Progress};
 use crate::compress::select::slot_positions;
 use crate::compress::{LayerSlots, Selection};
 use crate::error::{Error, Result};
@@ -20,11 +21,12 @@ use crate::llama::{cache, LayerInput, Session};
 /// layer's cache holds them, so the scores and the K/V rows are exactly a whole prefill's while
 /// the cache holds one full layer (with the copy) at a time.
 ///
-/// One pass: the global allocation needs every layer's scores, so each layer keeps, once scored,
-/// the rows of its candidates: each head's best `plan.layer_rows` tokens, as many as any layer
-/// can be allocated (`--kv-cap`). Selections are nested (see [`crate::compress::Method`]), so the
-/// allocation's choice among the candidates is its choice among all tokens. The candidates wait
-/// in host memory (`host_cells_peak`) until the cache is laid out for the kept cells.
+/// One pass over the layers. The global allocation needs every layer's scores, but adding layers
+/// to one top-k only takes cells away from those already read ([`budget_bounds`]); so each layer,
+/// once read, keeps the rows of each head's best tokens up to its bound, and the layers read
+/// before it are cut to their new bounds. Selections are nested ([`crate::compress::Method`]),
+/// so the final choice among these candidates is the choice among all tokens, and the candidates
+/// in host memory (`host_cells_peak`) never exceed the compressed cache's cells.
 /// Llama architecture only (llama.cpp's layer ranges).
 pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOptions, plan: &Plan, progress: &mut Progress<'_>) -> Result<CompressStats> {
     let Inputs { prefix, doc, copy_intro, query } = input;
@@ -45,9 +47,11 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
     let none = vec![0; n_layer];
     let n_pass = n_total + if method.needs_scores() { copy.len().max(query.map_or(0, <[LlamaToken]>::len)) } else { 0 };
     stats.alloc_cells_peak = n_pass + n_layer - 1;
-    let rows = plan.layer_rows.min(n_total);
 
     let (mut h_doc, mut h_copy, mut h_query) = (Vec::new(), Vec::new(), Vec::new());
+    // Per layer read: its composite scores (all its tokens), each head's candidate slots and
+    // their K/V rows.
+    let mut composite: Vec<Vec<f32>> = Vec::with_capacity(n_layer);
     let mut candidates: Vec<LayerSlots> = Vec::with_capacity(n_layer);
     let mut kept: Vec<LayerKv> = Vec::with_capacity(n_layer);
     let mut header = None;
@@ -73,9 +77,21 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
             }
         }
         stats.t_score_ms += ms(t0);
-        // The layer's candidates: their rows now, while the cache holds the layer.
+
         let t0 = Instant::now();
-        let sources = method.select(&slots, rows, prefix.len());
+        composite.push(choice::composite(&slots, opts));
+        let bounds = budget_bounds(&composite, n_layer, plan.budget, prefix.len(), opts);
+        // The layers read before this one, cut to their new bounds.
+        for j in 0..l {
+            if bounds[j] < candidates[j].n_slots() {
+                let sel = method.select(&candidates[j], bounds[j], prefix.len());
+                kept[j] = cache::gather_layer(&kept[j], &sel, v_trans(&header))?;
+                candidates[j] = candidates[j].gather(&sel);
+            }
+        }
+        // This layer's candidates, their rows read while the cache holds the layer.
+        let sources = method.select(&slots, bounds[l], prefix.len());
+        let rows = sources.first().map_or(0, Vec::len);
         let mut state = session.state_bytes()?;
         let keep: Vec<Vec<Vec<usize>>> = (0..n_layer).map(|i| if i == l { sources.clone() } else { vec![Vec::new(); n_head_kv] }).collect();
         cache::compose(&mut state, layout.n_blocks, layout.block, &Selection { positions: (0..rows as i32).collect(), sources: keep }, n_head_kv)?;
@@ -84,45 +100,46 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
         header.get_or_insert((seq.seq_id, data.v_trans, data.n_rot_k, data.n_rot_v));
         kept.push(data.layers.into_iter().nth(l).ok_or_else(|| Error::StateFormat(format!("no layer {l} in the state")))?);
         candidates.push(slots.gather(&sources));
+        stats.host_cells_peak = stats.host_cells_peak.max(candidates.iter().map(LayerSlots::n_slots).sum());
         stats.t_compress_ms += ms(t0);
         progress("reading layers", l + 1, n_layer);
     }
-    stats.host_cells_peak = rows * n_layer;
 
     // The allocation among the candidates, their rows composed into the kept cells, and the
     // cache laid out for them (per layer, or the stock layout for uniform budgets).
     let t0 = Instant::now();
-    let choice = choose(&candidates, plan.budget, prefix.len(), opts);
+    let choice = choose_with(&candidates, &composite, plan.budget, prefix.len(), opts);
     let slots: Vec<LayerSlots> = candidates.iter().zip(&choice.sources).map(|(s, src)| s.gather(src)).collect();
     let (seq_id, v_trans, n_rot_k, n_rot_v) = header.ok_or_else(|| Error::UnsupportedArch("a model without layers".into()))?;
-    let held = SeqState {
+    for (layer, src) in kept.iter_mut().zip(&choice.sources) {
+        *layer = cache::gather_layer(layer, src, v_trans)?;
+    }
+    stats.layer_cells = choice.layer_cells();
+    let positions = slot_positions(&slots, pos);
+    let rows_counted = stats.layer_cells.iter().any(|&n| n != positions.len());
+    let state = SeqState {
         seq_id,
         caches: vec![CacheState {
-            seq_ids: vec![vec![seq_id]; rows],
-            positions: (0..rows as i32).collect(),
-            data: Some(CacheData { v_trans, rows_counted: false, n_rot_k, n_rot_v, layers: kept }),
+            seq_ids: vec![vec![seq_id]; positions.len()],
+            positions,
+            data: Some(CacheData { v_trans, rows_counted, n_rot_k, n_rot_v, layers: kept }),
         }],
     };
-    let mut state = held.encode();
-    drop(held);
-    cache::compose(
-        &mut state,
-        layout.n_blocks,
-        layout.block,
-        &Selection { positions: slot_positions(&slots, pos), sources: choice.sources.clone() },
-        n_head_kv,
-    )?;
-    stats.layer_cells = choice.layer_cells();
     let cells = match opts.budget_mode {
         BudgetMode::Global => (plan.tail, per_model_layer(n_layer, &layout.layers, &stats.layer_cells)),
         _ => (plan.n_ctx, none),
     };
-    install(session, &state, Some((cells.0, &cells.1)), pos)?;
+    install(session, &state.encode(), Some((cells.0, &cells.1)), pos)?;
     stats.t_compress_ms += ms(t0);
     stats.layer_budgets_global = choice.budgets;
     stats.mean_layer_cells = stats.layer_cells.iter().sum::<usize>().div_ceil(n_layer.max(1));
     stats.origins = slots.into_iter().map(|s| s.origin).collect();
     Ok(stats)
+}
+
+/// Whether the cache's V is transposed, once a layer has been read.
+fn v_trans(header: &Option<(i32, bool, u32, u32)>) -> bool {
+    header.is_some_and(|h| h.1)
 }
 
 /// A layer's input: the tokens for the first layer, else the hidden states the layer below left.

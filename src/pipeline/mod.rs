@@ -69,11 +69,6 @@ pub struct CompressOptions {
     /// With global budgets, each layer keeps at least this fraction of the uniform budget: the
     /// global top-k alone leaves layers whose attention is diffuse (low maxima) a few dozen cells.
     pub layer_floor: f64,
-    /// With global budgets, each layer keeps at most this multiple of the uniform budget (0: no
-    /// bound), which bounds what a single pass must keep of a layer before the allocation is
-    /// known.
-    #[serde(default)]
-    pub layer_cap: f64,
 }
 
 impl CompressOptions {
@@ -269,10 +264,6 @@ pub struct Plan {
     pub n_ctx: usize,
     /// Cells for new tokens that every layer holds beside its compressed ones.
     pub tail: usize,
-    /// The most cells any layer can be allocated: what the layer-by-layer prefill keeps of each
-    /// layer before the allocation is known (the budget for uniform budgets; with global ones,
-    /// `--kv-cap` times it, or the whole document without a cap).
-    pub layer_rows: usize,
 }
 
 impl Plan {
@@ -323,12 +314,7 @@ impl Plan {
                 "a scoring pass of {pass} tokens exceeds the ubatch of {ubatch} (sliding-window models score one ubatch at a time; lower --kv-chunk or raise -ub)"
             )));
         }
-        let layer_rows = match c.budget_mode {
-            BudgetMode::Uniform => budget,
-            _ if c.layer_cap > 0.0 => ((c.layer_cap * budget as f64).ceil() as usize).min(n_total),
-            _ => n_total,
-        };
-        Ok(Plan { prefill, chunk, budget, n_ctx, tail: n_ctx - budget, layer_rows })
+        Ok(Plan { prefill, chunk, budget, n_ctx, tail: n_ctx - budget })
     }
 }
 
@@ -403,7 +389,6 @@ mod tests {
             local: false,
             budget_mode: BudgetMode::Global,
             layer_floor: DEFAULT_LAYER_FLOOR,
-            layer_cap: 0.0,
         }
     }
 

@@ -33,5 +33,5 @@ suite_into "$out/5k-defaults" --suite qa --lengths 5000 --per-kind 2 --scores "$
 
 # A bound on any layer's share (twice the uniform budget): what a single-pass layer-by-layer
 # prefill would keep of each layer before the global allocation is known. `--kv-cap` existed
-# at commit 8a1e5f0 only (it was removed once this showed it breaks the allocation).
+# at commit f5a5014 only (it was removed once this showed it breaks the allocation).
 suite_into "$out/ablation-kvcap-2" "${suite[@]}" --methods kvcompose --ratios 0.25,0.125 --budgets global --kv-cap 2
