@@ -513,7 +513,8 @@ fn restored<'m>(
         for (&l, &n) in stats.compressed_layers.iter().zip(&stats.layer_cells) {
             n_comp[l] = n;
         }
-        session.set_layer_cells(n_ctx - stats.mean_layer_cells, &n_comp)?;
+        // The tail: what the context holds beyond the kept cells (llama.cpp pads the context).
+        session.set_layer_cells(session.n_ctx() - stats.mean_layer_cells, &n_comp)?;
     }
     if masked {
         let mut live = vec![None; info.n_layer];

@@ -84,7 +84,7 @@ pub fn prefill_chunks(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
             let mut state = session.state_bytes()?;
             cache::compose(&mut state, layout.n_blocks, layout.block, &sel, n_head_kv)?;
             let cells = per_model_layer(n_layer, &layout.layers, &layer_cells);
-            let sizes = (opts.budget_mode == BudgetMode::Global).then_some((plan.tail, cells.as_slice()));
+            let sizes = (opts.budget_mode == BudgetMode::Global).then_some((plan.tail(session), cells.as_slice()));
             install(session, &state, sizes, pos)?;
             stats.layer_budgets_global = choice.budgets;
             stats.steps += 1;

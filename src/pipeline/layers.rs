@@ -126,8 +126,8 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
         }],
     };
     let cells = match opts.budget_mode {
-        BudgetMode::Global => (plan.tail, per_model_layer(n_layer, &layout.layers, &stats.layer_cells)),
-        _ => (plan.n_ctx, none),
+        BudgetMode::Global => (plan.tail(session), per_model_layer(n_layer, &layout.layers, &stats.layer_cells)),
+        _ => (session.n_ctx(), none),
     };
     install(session, &state.encode(), Some((cells.0, &cells.1)), pos)?;
     stats.t_compress_ms += ms(t0);

@@ -257,13 +257,12 @@ pub struct Lengths {
 pub struct Plan {
     /// `Chunks` or `Layers`, never `Auto`.
     pub prefill: Prefill,
-    /// Document tokens decoded between two compressions (`Chunks`).
+    /// Document tokens decoded between two compressions (`Chunks`; 0 for `Layers`).
     pub chunk: usize,
     /// Cells a compressed layer keeps on average, of the prefix and document.
     pub budget: usize,
+    /// The context asked for (llama.cpp may pad it: see [`Plan::tail`]).
     pub n_ctx: usize,
-    /// Cells for new tokens that every layer holds beside its compressed ones.
-    pub tail: usize,
 }
 
 impl Plan {
@@ -314,7 +313,17 @@ impl Plan {
                 "a scoring pass of {pass} tokens exceeds the ubatch of {ubatch} (sliding-window models score one ubatch at a time; lower --kv-chunk or raise -ub)"
             )));
         }
-        Ok(Plan { prefill, chunk, budget, n_ctx, tail: n_ctx - budget })
+        // Layer by layer reads the document whole: no chunk to record.
+        let chunk = if prefill == Prefill::Chunks { chunk } else { 0 };
+        Ok(Plan { prefill, chunk, budget, n_ctx })
+    }
+}
+
+impl Plan {
+    /// Cells for new tokens that every layer holds beside its compressed ones: what the
+    /// session's context holds beyond the budget (llama.cpp pads the context it is asked for).
+    pub fn tail(&self, session: &Session<'_>) -> usize {
+        session.n_ctx().saturating_sub(self.budget)
     }
 }
 
@@ -399,7 +408,6 @@ mod tests {
         let plan = Plan::new(&opts(0.25), &model("llama", None), LEN, &session(), None).unwrap();
         assert_eq!((plan.prefill, plan.budget), (Prefill::Layers, 503));
         assert_eq!(plan.n_ctx, 503 + 30 + 64);
-        assert_eq!(plan.tail, plan.n_ctx - plan.budget);
         // A chunk size does not pick the mode: asked for with auto, it is an error.
         let chunked = CompressOptions { chunk: 100, ..opts(0.25) };
         assert!(matches!(Plan::new(&chunked, &model("llama", None), LEN, &session(), None), Err(Error::Usage(_))));
