@@ -35,3 +35,6 @@ suite_into "$out/5k-defaults" --suite qa --lengths 5000 --per-kind 2 --scores "$
 # prefill would keep of each layer before the global allocation is known. `--kv-cap` existed
 # at commit f5a5014 only (it was removed once this showed it breaks the allocation).
 suite_into "$out/ablation-kvcap-2" "${suite[@]}" --methods kvcompose --ratios 0.25,0.125 --budgets global --kv-cap 2
+
+# Spans: each head's scores max-pooled over one neighbour on each side (today's defaults otherwise).
+suite_into "$out/ablation-kvpool-1" "${suite[@]}" --methods kvcompose --ratios 0.25,0.125 --budgets global --kv-pool 1
