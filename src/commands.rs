@@ -90,8 +90,9 @@ pub fn qa(args: &QaArgs) -> Result<()> {
     let run = &args.run;
     let questions: Vec<&str> = args.prompt.iter().map(String::as_str).collect();
     let load = if args.kv_load.is_some() { Load::CacheFile } else { Load::Document { questions: questions.len() } };
-    let opts = run.qa_options(load)?; // flag errors before any loading
-                                      // What the document comes from, read and checked before the model loads.
+    // Flag errors before any loading.
+    let opts = run.qa_options(load)?;
+    // What the document comes from, read and checked before the model loads.
     enum Source<'a> {
         Text(String),
         Cache(&'a std::path::Path, Box<kvfile::KvFile>),

@@ -508,20 +508,15 @@ fn restored<'m>(
     let masked = !stats.head_cells.is_empty();
     debug_assert!(!masked || p.flash_attn == FlashAttn::Off);
     let mut session = Session::new(model, &SessionParams { n_ctx, probe: masked, ..p.clone() })?;
+    let layers = &stats.compressed_layers;
     if per_layer {
-        let mut n_comp = vec![0; info.n_layer];
-        for (&l, &n) in stats.compressed_layers.iter().zip(&stats.layer_cells) {
-            n_comp[l] = n;
-        }
+        let n_comp = pipeline::per_model_layer(info.n_layer, layers, stats.layer_cells.iter().copied(), 0);
         // The tail: what the context holds beyond the kept cells (llama.cpp pads the context).
         session.set_layer_cells(session.n_ctx() - stats.mean_layer_cells, &n_comp)?;
     }
     if masked {
-        let mut live = vec![None; info.n_layer];
-        for ((&l, heads), &slots) in stats.compressed_layers.iter().zip(&stats.head_cells).zip(&stats.layer_cells) {
-            live[l] = Some(LiveSlots { live: heads.clone(), slots });
-        }
-        session.set_live_slots(live)?;
+        let live = stats.head_cells.iter().zip(&stats.layer_cells).map(|(heads, &slots)| Some(LiveSlots { live: heads.clone(), slots }));
+        session.set_live_slots(pipeline::per_model_layer(info.n_layer, layers, live, None))?;
     }
     session.write_state(image)?;
     if session.pos_max() != doc_end - 1 {

@@ -26,9 +26,7 @@ pub fn compose(buf: &mut Vec<u8>, n_caches: usize, block: usize, sel: &Selection
     }
     let n_out = sel.positions.len();
     for l in &data.layers {
-        if l.k_row % n_head_kv != 0 || (!data.v_trans && l.v_unit % n_head_kv != 0) || (data.v_trans && l.v_embd % n_head_kv != 0) {
-            return Err(Error::UnsupportedCacheType("rows that do not split into whole blocks per head".into()));
-        }
+        splits_into_heads(l.k_row, l.v_unit, l.v_embd, data.v_trans, n_head_kv)?;
     }
     // Rows per layer out: every head of a layer keeps the same number, at most the cells.
     let mut rows_out = Vec::with_capacity(sel.sources.len());
@@ -70,7 +68,7 @@ pub fn compose(buf: &mut Vec<u8>, n_caches: usize, block: usize, sel: &Selection
             }
             // The old rows go aside first: the new ones overwrite them.
             set_aside(&mut old, copy.as_deref().unwrap_or(w.buf.as_slice()), &l.k);
-            w.heads_of_rows(&old, l.k_row, src);
+            heads_of_rows(&old, l.k_row, src, |b| w.bytes(b));
         }
         for ((l, src), &n) in data.layers.iter().zip(&sel.sources).zip(&rows_out) {
             w.bytes(&l.v_type.to_le_bytes());
@@ -85,16 +83,9 @@ pub fn compose(buf: &mut Vec<u8>, n_caches: usize, block: usize, sel: &Selection
             }
             set_aside(&mut old, copy.as_deref().unwrap_or(w.buf.as_slice()), &l.v);
             if data.v_trans {
-                // Element-major planes: element j of every cell, then element j + 1.
-                let (head_dim, el) = (l.v_embd / n_head_kv, l.v_unit);
-                for j in 0..l.v_embd {
-                    let plane = &old[j * l.rows * el..(j + 1) * l.rows * el];
-                    for &c in &src[j / head_dim] {
-                        w.bytes(&plane[c * el..(c + 1) * el]);
-                    }
-                }
+                heads_of_planes(&old, l.rows, l.v_unit, l.v_embd, src, |b| w.bytes(b));
             } else {
-                w.heads_of_rows(&old, l.v_unit, src);
+                heads_of_rows(&old, l.v_unit, src, |b| w.bytes(b));
             }
         }
     }
@@ -106,38 +97,51 @@ pub fn compose(buf: &mut Vec<u8>, n_caches: usize, block: usize, sel: &Selection
 /// One layer's decoded rows recomposed per head, as [`compose`] recomposes them inside a state:
 /// head `h` of row `i` becomes head `h` of row `sources[h][i]`.
 pub fn gather_layer(l: &LayerKv, sources: &[Vec<usize>], v_trans: bool) -> Result<LayerKv> {
-    let n_head = sources.len();
     let n = sources.first().map_or(0, Vec::len);
-    if n_head == 0 || sources.iter().any(|h| h.len() != n) || sources.iter().flatten().any(|&c| c >= l.rows) {
+    if sources.is_empty() || sources.iter().any(|h| h.len() != n) || sources.iter().flatten().any(|&c| c >= l.rows) {
         return Err(Error::StateFormat(format!("a selection of {n} cells per head from {} rows is not that shape", l.rows)));
     }
-    if l.k_row % n_head != 0 || (!v_trans && l.v_unit % n_head != 0) || (v_trans && l.v_embd % n_head != 0) {
+    splits_into_heads(l.k_row, l.v_unit, l.v_embd, v_trans, sources.len())?;
+    let (mut k, mut v) = (Vec::with_capacity(n * l.k_row), Vec::with_capacity(l.v.len() / l.rows.max(1) * n));
+    heads_of_rows(&l.k, l.k_row, sources, |b| k.extend_from_slice(b));
+    if v_trans {
+        heads_of_planes(&l.v, l.rows, l.v_unit, l.v_embd, sources, |b| v.extend_from_slice(b));
+    } else {
+        heads_of_rows(&l.v, l.v_unit, sources, |b| v.extend_from_slice(b));
+    }
+    Ok(LayerKv { rows: n, k_type: l.k_type, k_row: l.k_row, k, v_type: l.v_type, v_unit: l.v_unit, v_embd: l.v_embd, v })
+}
+
+/// Rows of `k_row` (K) and `v_unit` (V rows) bytes, or `v_embd` V elements a cell, that split
+/// into `n_head` whole blocks per head.
+fn splits_into_heads(k_row: usize, v_unit: usize, v_embd: usize, v_trans: bool, n_head: usize) -> Result<()> {
+    if k_row % n_head != 0 || (!v_trans && v_unit % n_head != 0) || (v_trans && v_embd % n_head != 0) {
         return Err(Error::UnsupportedCacheType("rows that do not split into whole blocks per head".into()));
     }
-    let heads_of_rows = |rows: &[u8], row: usize| {
-        let hb = row / n_head;
-        let mut out = Vec::with_capacity(n * row);
-        for i in 0..n {
-            for (h, s) in sources.iter().enumerate() {
-                out.extend_from_slice(&rows[s[i] * row + h * hb..][..hb]);
-            }
+    Ok(())
+}
+
+/// Composite rows from `rows` (one row of `row` bytes per old cell, head-major), emitted in
+/// order: slot `i` takes head `h` of old row `sources[h][i]`.
+fn heads_of_rows(rows: &[u8], row: usize, sources: &[Vec<usize>], mut emit: impl FnMut(&[u8])) {
+    let hb = row / sources.len();
+    for i in 0..sources.first().map_or(0, Vec::len) {
+        for (h, s) in sources.iter().enumerate() {
+            emit(&rows[s[i] * row + h * hb..][..hb]);
         }
-        out
-    };
-    let v = if v_trans {
-        let (head_dim, el) = (l.v_embd / n_head, l.v_unit);
-        let mut out = Vec::with_capacity(l.v_embd * n * el);
-        for j in 0..l.v_embd {
-            let plane = &l.v[j * l.rows * el..(j + 1) * l.rows * el];
-            for &c in &sources[j / head_dim] {
-                out.extend_from_slice(&plane[c * el..(c + 1) * el]);
-            }
+    }
+}
+
+/// The same for transposed V (`v_embd` element-major planes of `n_rows` elements of `el`
+/// bytes): element `j` of slot `i` comes from old cell `sources[j / head_dim][i]`.
+fn heads_of_planes(v: &[u8], n_rows: usize, el: usize, v_embd: usize, sources: &[Vec<usize>], mut emit: impl FnMut(&[u8])) {
+    let head_dim = v_embd / sources.len();
+    for j in 0..v_embd {
+        let plane = &v[j * n_rows * el..(j + 1) * n_rows * el];
+        for &c in &sources[j / head_dim] {
+            emit(&plane[c * el..(c + 1) * el]);
         }
-        out
-    } else {
-        heads_of_rows(&l.v, l.v_unit)
-    };
-    Ok(LayerKv { rows: n, k_type: l.k_type, k_row: l.k_row, k: heads_of_rows(&l.k, l.k_row), v_type: l.v_type, v_unit: l.v_unit, v_embd: l.v_embd, v })
+    }
 }
 
 /// Whether the composed state stays behind the read cursor: each layer's K or V is set aside
@@ -177,17 +181,6 @@ impl Writer<'_> {
     }
     fn u32(&mut self, x: u32) {
         self.bytes(&x.to_le_bytes());
-    }
-
-    /// Composite rows from `rows` (one row of `row` bytes per old cell, head-major): slot `i`
-    /// takes head `h` of old row `sources[h][i]`.
-    fn heads_of_rows(&mut self, rows: &[u8], row: usize, sources: &[Vec<usize>]) {
-        let hb = row / sources.len();
-        for i in 0..sources.first().map_or(0, Vec::len) {
-            for (h, s) in sources.iter().enumerate() {
-                self.bytes(&rows[s[i] * row + h * hb..][..hb]);
-            }
-        }
     }
 }
 

@@ -51,7 +51,7 @@ pub fn floor_cells(budget: usize, protected: usize, opts: &CompressOptions) -> u
 /// composite scores (`composite[l]`, best first; a layer's leading part suffices where the rest
 /// cannot be allocated). Under uniform budgets it is what the global allocation would give.
 pub fn layer_budgets(composite: &[Vec<f32>], budget: usize, protected: usize, opts: &CompressOptions) -> Vec<usize> {
-    allocate_global(composite, budget * composite.len(), floor_cells(budget, protected, opts))
+    allocation(composite, composite.len(), budget, protected, opts)
 }
 
 /// The most cells each of the layers read so far (`composite`, best first, `n_layer` layers in
@@ -59,8 +59,14 @@ pub fn layer_budgets(composite: &[Vec<f32>], budget: usize, protected: usize, op
 pub fn budget_bounds(composite: &[Vec<f32>], n_layer: usize, budget: usize, protected: usize, opts: &CompressOptions) -> Vec<usize> {
     match opts.budget_mode {
         BudgetMode::Uniform => vec![budget; composite.len()],
-        _ => allocate_global(composite, budget * n_layer, floor_cells(budget, protected, opts)),
+        _ => allocation(composite, n_layer, budget, protected, opts),
     }
+}
+
+/// The global allocation of `budget` cells for each of `n_layer` layers over the layers whose
+/// composite scores are given.
+fn allocation(composite: &[Vec<f32>], n_layer: usize, budget: usize, protected: usize, opts: &CompressOptions) -> Vec<usize> {
+    allocate_global(composite, budget * n_layer, floor_cells(budget, protected, opts))
 }
 
 /// Chooses, for `budget` cells per layer on average, what every head of every layer keeps

@@ -71,11 +71,7 @@ pub fn prefill_chunks(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
                 // Each layer attends to its own budget's cells; the padding holds no token for its
                 // layer: masked, never kept, never scored.
                 let live = choice.budgets.iter().zip(&layer_cells).map(|(&b, &slots)| Some(LiveSlots { live: vec![b; n_head_kv], slots }));
-                let mut per_layer = vec![None; n_layer];
-                for (&l, m) in layout.layers.iter().zip(live) {
-                    per_layer[l] = m;
-                }
-                session.set_live_slots(per_layer)?;
+                session.set_live_slots(per_model_layer(n_layer, &layout.layers, live, None))?;
                 for (s, &b) in slots.iter_mut().zip(&choice.budgets) {
                     s.clear_from(b);
                 }
@@ -83,7 +79,7 @@ pub fn prefill_chunks(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
             let sel = Selection { positions: slot_positions(&slots, pos), sources: choice.sources };
             let mut state = session.state_bytes()?;
             cache::compose(&mut state, layout.n_blocks, layout.block, &sel, n_head_kv)?;
-            let cells = per_model_layer(n_layer, &layout.layers, &layer_cells);
+            let cells = per_model_layer(n_layer, &layout.layers, layer_cells.iter().copied(), 0);
             let sizes = (opts.budget_mode == BudgetMode::Global).then_some((plan.tail(session), cells.as_slice()));
             install(session, &state, sizes, pos)?;
             stats.layer_budgets_global = choice.budgets;

@@ -9,7 +9,7 @@ use llama_cpp_2::token::LlamaToken;
 use super::choice::{self, budget_bounds, choose_with};
 use super::{absorb, install, ms, per_model_layer, BudgetMode, CompressOptions, CompressStats, CompressedLayers, Inputs, Plan, Progress};
 use crate::compress::select::slot_positions;
-use crate::compress::{LayerSlots, Selection};
+use crate::compress::LayerSlots;
 use crate::error::{Error, Result};
 use crate::llama::callback::PassScope;
 use crate::llama::state::{CacheData, CacheState, LayerKv, SeqState};
@@ -54,7 +54,8 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
     let mut composite: Vec<Vec<f32>> = Vec::with_capacity(n_layer);
     let mut candidates: Vec<LayerSlots> = Vec::with_capacity(n_layer);
     let mut kept: Vec<LayerKv> = Vec::with_capacity(n_layer);
-    let mut header = None;
+    // The sequence id and row layout every layer shares, from the first layer read.
+    let mut format: Option<(i32, bool, u32, u32)> = None;
     for l in 0..n_layer {
         let t0 = Instant::now();
         session.set_layer_tails(n_pass, &none, &only(l, n_pass))?;
@@ -85,20 +86,17 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
         for j in 0..l {
             if bounds[j] < candidates[j].n_slots() {
                 let sel = method.select(&candidates[j], bounds[j], prefix.len());
-                kept[j] = cache::gather_layer(&kept[j], &sel, v_trans(&header))?;
+                kept[j] = cache::gather_layer(&kept[j], &sel, format.is_some_and(|f| f.1))?;
                 candidates[j] = candidates[j].gather(&sel);
             }
         }
         // This layer's candidates, their rows read while the cache holds the layer.
         let sources = method.select(&slots, bounds[l], prefix.len());
-        let rows = sources.first().map_or(0, Vec::len);
-        let mut state = session.state_bytes()?;
-        let keep: Vec<Vec<Vec<usize>>> = (0..n_layer).map(|i| if i == l { sources.clone() } else { vec![Vec::new(); n_head_kv] }).collect();
-        cache::compose(&mut state, layout.n_blocks, layout.block, &Selection { positions: (0..rows as i32).collect(), sources: keep }, n_head_kv)?;
-        let mut seq = SeqState::decode(&state, layout.n_blocks)?;
+        let mut seq = session.read_state(layout.n_blocks)?;
         let data = seq.caches.swap_remove(layout.block).data.ok_or_else(|| Error::StateFormat("empty KV cache after a layer pass".into()))?;
-        header.get_or_insert((seq.seq_id, data.v_trans, data.n_rot_k, data.n_rot_v));
-        kept.push(data.layers.into_iter().nth(l).ok_or_else(|| Error::StateFormat(format!("no layer {l} in the state")))?);
+        let rows = data.layers.get(l).ok_or_else(|| Error::StateFormat(format!("no layer {l} in the state")))?;
+        kept.push(cache::gather_layer(rows, &sources, data.v_trans)?);
+        format.get_or_insert((seq.seq_id, data.v_trans, data.n_rot_k, data.n_rot_v));
         candidates.push(slots.gather(&sources));
         stats.host_cells_peak = stats.host_cells_peak.max(candidates.iter().map(LayerSlots::n_slots).sum());
         stats.t_compress_ms += ms(t0);
@@ -110,7 +108,7 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
     let t0 = Instant::now();
     let choice = choose_with(&candidates, &composite, plan.budget, prefix.len(), opts);
     let slots: Vec<LayerSlots> = candidates.iter().zip(&choice.sources).map(|(s, src)| s.gather(src)).collect();
-    let (seq_id, v_trans, n_rot_k, n_rot_v) = header.ok_or_else(|| Error::UnsupportedArch("a model without layers".into()))?;
+    let (seq_id, v_trans, n_rot_k, n_rot_v) = format.ok_or_else(|| Error::UnsupportedArch("a model without layers".into()))?;
     for (layer, src) in kept.iter_mut().zip(&choice.sources) {
         *layer = cache::gather_layer(layer, src, v_trans)?;
     }
@@ -126,7 +124,7 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
         }],
     };
     let cells = match opts.budget_mode {
-        BudgetMode::Global => (plan.tail(session), per_model_layer(n_layer, &layout.layers, &stats.layer_cells)),
+        BudgetMode::Global => (plan.tail(session), per_model_layer(n_layer, &layout.layers, stats.layer_cells.iter().copied(), 0)),
         _ => (session.n_ctx(), none),
     };
     install(session, &state.encode(), Some((cells.0, &cells.1)), pos)?;
@@ -135,11 +133,6 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
     stats.mean_layer_cells = stats.layer_cells.iter().sum::<usize>().div_ceil(n_layer.max(1));
     stats.origins = slots.into_iter().map(|s| s.origin).collect();
     Ok(stats)
-}
-
-/// Whether the cache's V is transposed, once a layer has been read.
-fn v_trans(header: &Option<(i32, bool, u32, u32)>) -> bool {
-    header.is_some_and(|h| h.1)
 }
 
 /// A layer's input: the tokens for the first layer, else the hidden states the layer below left.

@@ -227,7 +227,7 @@ impl CompressedLayers {
 }
 
 /// A long load's progress, `(phase, done, total)`, reported as each unit of work ends: chunks
-/// when streaming, layers (scored, then read) layer by layer, batches for a whole cache.
+/// when streaming, layers (each read and scored once) layer by layer, batches for a whole cache.
 pub type Progress<'a> = dyn FnMut(&'static str, usize, usize) + 'a;
 
 /// Chunk size that keeps the cache within budget + chunk: an eighth of the budget, 64..=512.
@@ -341,11 +341,12 @@ fn install(session: &mut Session<'_>, state: &[u8], sizes: Option<(usize, &[usiz
     Ok(())
 }
 
-/// Per model layer, the cells of each compressed layer (0 for the others).
-fn per_model_layer(n_layer: usize, layers: &[usize], cells: &[usize]) -> Vec<usize> {
-    let mut out = vec![0; n_layer];
-    for (&l, &n) in layers.iter().zip(cells) {
-        out[l] = n;
+/// Per model layer, the value of each compressed layer (model layers `layers`, in order) and
+/// `other` for the rest: what llama.cpp's per-layer calls take.
+pub fn per_model_layer<T: Clone>(n_layer: usize, layers: &[usize], values: impl IntoIterator<Item = T>, other: T) -> Vec<T> {
+    let mut out = vec![other; n_layer];
+    for (&l, v) in layers.iter().zip(values) {
+        out[l] = v;
     }
     out
 }
