@@ -38,3 +38,6 @@ suite_into "$out/ablation-kvcap-2" "${suite[@]}" --methods kvcompose --ratios 0.
 
 # Spans: each head's scores max-pooled over one neighbour on each side (today's defaults otherwise).
 suite_into "$out/ablation-kvpool-1" "${suite[@]}" --methods kvcompose --ratios 0.25,0.125 --budgets global --kv-pool 1
+
+# The defaults again on the same scores, after the pipeline rework (commit 8f1cee9).
+suite_into "$out/defaults-recheck" "${suite[@]}" --methods kvcompose --ratios 0.25,0.125 --budgets global
