@@ -168,12 +168,12 @@ impl<'m> Session<'m> {
 
     /// Runs model layers `[l0, l1)` over `input` at positions `start..` and returns the hidden
     /// states leaving layer `l1 - 1`, `n_embd` floats per token (kvcompose's llama.cpp patch:
-    /// layer-range graphs, llama architecture); none when the range ends at the last layer.
+    /// layer-range graphs, llama and gemma3); none when the range ends at the last layer.
     /// Layers outside the range are not touched.
     pub fn decode_layers(&mut self, input: LayerInput<'_>, start: i32, l0: usize, l1: usize) -> Result<Vec<f32>> {
         if !self.ctx.set_layer_range(l0 as i32, l1 as i32) {
             return Err(Error::UnsupportedArch(format!(
-                "{} cannot be prefilled layer by layer (llama.cpp's layer ranges cover the llama architecture)",
+                "{} cannot be prefilled layer by layer (llama.cpp's layer ranges cover the llama and gemma3 architectures)",
                 self.model.info.arch
             )));
         }

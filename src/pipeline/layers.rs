@@ -1,7 +1,8 @@
 //! The layer-by-layer prefill: every layer reads the whole document and is compressed once, as
 //! after a whole prefill, while the cache holds one layer's document at a time (llama.cpp's
-//! layer ranges, kvcompose's patch: llama architecture).
+//! layer ranges, kvcompose's patch: the llama and gemma3 architectures).
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use llama_cpp_2::token::LlamaToken;
@@ -27,12 +28,15 @@ use crate::llama::{cache, LayerInput, Session};
 /// before it are cut to their new bounds. Selections are nested ([`crate::compress::Method`]),
 /// so the final choice among these candidates is the choice among all tokens, and the candidates
 /// in host memory (`host_cells_peak`) never exceed the compressed cache's cells.
-/// Llama architecture only (llama.cpp's layer ranges).
+///
+/// On a sliding-window model (gemma3) the window layers are read the same way through their own
+/// cache, which slides as stock's does; each keeps the document's last window, as after a stock
+/// prefill, and only the global layers are scored and compressed.
 pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOptions, plan: &Plan, progress: &mut Progress<'_>) -> Result<CompressStats> {
     let Inputs { prefix, doc, copy_intro, query } = input;
     let layout = CompressedLayers::of(&session.model.info)?;
     // `Plan::new` resolved `Layers` only for models and options that it fits.
-    debug_assert!(!layout.window && opts.budget_mode != BudgetMode::GlobalMasked);
+    debug_assert!(opts.budget_mode != BudgetMode::GlobalMasked);
     let method = opts.method.method();
     let (n_layer, n_head_kv) = (session.model.info.n_layer, session.model.info.n_head_kv);
     let full = [prefix, doc].concat();
@@ -46,18 +50,48 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
     let only = |l: usize, n: usize| -> Vec<usize> { (0..n_layer).map(|i| if i == l { n } else { 0 }).collect() };
     let none = vec![0; n_layer];
     let n_pass = n_total + if method.needs_scores() { copy.len().max(query.map_or(0, <[LlamaToken]>::len)) } else { 0 };
-    stats.alloc_cells_peak = n_pass + n_layer - 1;
+    // At most: one layer holding the passes, a row in each other global layer, the window cache.
+    let window_cells: usize = (0..n_layer).filter(|l| !layout.layers.contains(l)).map(|l| session.layer_cells(l)).sum();
+    stats.alloc_cells_peak = n_pass + layout.layers.len() - 1 + window_cells;
 
     let (mut h_doc, mut h_copy, mut h_query) = (Vec::new(), Vec::new(), Vec::new());
-    // Per layer read: its composite scores (all its tokens), each head's candidate slots and
-    // their K/V rows.
-    let mut composite: Vec<Vec<f32>> = Vec::with_capacity(n_layer);
-    let mut candidates: Vec<LayerSlots> = Vec::with_capacity(n_layer);
-    let mut kept: Vec<LayerKv> = Vec::with_capacity(n_layer);
+    let n_comp = layout.layers.len();
+    // Per compressed layer read: its composite scores (all its tokens), each head's candidate
+    // slots and their K/V rows.
+    let mut composite: Vec<Vec<f32>> = Vec::with_capacity(n_comp);
+    let mut candidates: Vec<LayerSlots> = Vec::with_capacity(n_comp);
+    let mut kept: Vec<LayerKv> = Vec::with_capacity(n_comp);
     // The sequence id and row layout every layer shares, from the first layer read.
     let mut format: Option<(i32, bool, u32, u32)> = None;
+    let mut window = WindowRows::default();
     for l in 0..n_layer {
         let t0 = Instant::now();
+        let Some(c) = layout.layers.iter().position(|&g| g == l) else {
+            // A window layer: its cache slides over the document as stock's does, and keeps
+            // its last window; the copy passes through it only to reach the global layers above.
+            // (The global layers' cells still count the passes' positions, none of them stored.)
+            session.truncate(0)?;
+            session.set_layer_tails(n_pass, &none, &none)?;
+            h_doc = session.decode_layers(layer_input(l, &full, &h_doc), 0, l, l + 1)?;
+            window.read(session, &layout, l)?;
+            stats.t_prefill_ms += ms(t0);
+            let t0 = Instant::now();
+            if method.needs_scores() && layout.layers.iter().any(|&g| g > l) {
+                h_copy = session.decode_layers(layer_input(l, &copy, &h_copy), pos, l, l + 1)?;
+                session.truncate(pos)?;
+                if let Some(q) = query {
+                    h_query = session.decode_layers(layer_input(l, q, &h_query), pos, l, l + 1)?;
+                    session.truncate(pos)?;
+                }
+            }
+            stats.t_score_ms += ms(t0);
+            progress("reading layers", l + 1, n_layer);
+            continue;
+        };
+        if layout.window {
+            // The window cache still holds the layer below's document.
+            session.truncate(0)?;
+        }
         session.set_layer_tails(n_pass, &none, &only(l, n_pass))?;
         h_doc = session.decode_layers(layer_input(l, &full, &h_doc), 0, l, l + 1)?;
         stats.t_prefill_ms += ms(t0);
@@ -81,9 +115,9 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
 
         let t0 = Instant::now();
         composite.push(choice::composite(&slots, opts));
-        let bounds = budget_bounds(&composite, n_layer, plan.budget, prefix.len(), opts);
+        let bounds = budget_bounds(&composite, n_comp, plan.budget, prefix.len(), opts);
         // The layers read before this one, cut to their new bounds.
-        for j in 0..l {
+        for j in 0..c {
             if bounds[j] < candidates[j].n_slots() {
                 let sel = method.select(&candidates[j], bounds[j], prefix.len());
                 kept[j] = cache::gather_layer(&kept[j], &sel, format.is_some_and(|f| f.1))?;
@@ -91,10 +125,10 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
             }
         }
         // This layer's candidates, their rows read while the cache holds the layer.
-        let sources = method.select(&slots, bounds[l], prefix.len());
+        let sources = method.select(&slots, bounds[c], prefix.len());
         let mut seq = session.read_state(layout.n_blocks)?;
         let data = seq.caches.swap_remove(layout.block).data.ok_or_else(|| Error::StateFormat("empty KV cache after a layer pass".into()))?;
-        let rows = data.layers.get(l).ok_or_else(|| Error::StateFormat(format!("no layer {l} in the state")))?;
+        let rows = data.layers.get(c).ok_or_else(|| Error::StateFormat(format!("no layer {l} in the state")))?;
         kept.push(cache::gather_layer(rows, &sources, data.v_trans)?);
         format.get_or_insert((seq.seq_id, data.v_trans, data.n_rot_k, data.n_rot_v));
         candidates.push(slots.gather(&sources));
@@ -115,14 +149,17 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
     stats.layer_cells = choice.layer_cells();
     let positions = slot_positions(&slots, pos);
     let rows_counted = stats.layer_cells.iter().any(|&n| n != positions.len());
-    let state = SeqState {
-        seq_id,
-        caches: vec![CacheState {
-            seq_ids: vec![vec![seq_id]; positions.len()],
-            positions,
-            data: Some(CacheData { v_trans, rows_counted, n_rot_k, n_rot_v, layers: kept }),
-        }],
-    };
+    let mut caches = vec![CacheState {
+        seq_ids: vec![vec![seq_id]; positions.len()],
+        positions,
+        data: Some(CacheData { v_trans, rows_counted, n_rot_k, n_rot_v, layers: kept }),
+    }];
+    if layout.window {
+        caches.push(window.into_state(seq_id)?);
+        // Both caches are written whole: none may keep a cell of the last pass.
+        session.truncate(0)?;
+    }
+    let state = SeqState { seq_id, caches };
     let cells = match opts.budget_mode {
         BudgetMode::Global => (plan.tail(session), per_model_layer(n_layer, &layout.layers, stats.layer_cells.iter().copied(), 0)),
         _ => (session.n_ctx(), none),
@@ -130,7 +167,7 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
     install(session, &state.encode(), Some((cells.0, &cells.1)), pos)?;
     stats.t_compress_ms += ms(t0);
     stats.layer_budgets_global = choice.budgets;
-    stats.mean_layer_cells = stats.layer_cells.iter().sum::<usize>().div_ceil(n_layer.max(1));
+    stats.mean_layer_cells = stats.layer_cells.iter().sum::<usize>().div_ceil(layout.layers.len().max(1));
     stats.origins = slots.into_iter().map(|s| s.origin).collect();
     Ok(stats)
 }
@@ -141,5 +178,58 @@ fn layer_input<'a>(l: usize, tokens: &'a [LlamaToken], hidden: &'a [f32]) -> Lay
         LayerInput::Tokens(tokens)
     } else {
         LayerInput::Hidden(hidden)
+    }
+}
+
+/// The window layers' cache as each window layer left it after the document: the same cells
+/// (the document's last window, in stock's cell order) with each layer's own rows.
+#[derive(Default)]
+struct WindowRows {
+    /// The window cache's block as the first window layer left it; its layers' rows are
+    /// replaced by each window layer's own as it is read.
+    block: Option<CacheState>,
+    /// Window layers read so far (their index in the window cache).
+    read: Vec<bool>,
+}
+
+impl WindowRows {
+    /// Takes window layer `l`'s rows from the window cache, which has just read the document
+    /// through `l` alone.
+    fn read(&mut self, session: &Session<'_>, layout: &CompressedLayers, l: usize) -> Result<()> {
+        let mut seq = session.read_state(layout.n_blocks)?;
+        let w = seq.caches.pop().filter(|_| layout.n_blocks == 2).ok_or_else(|| Error::StateFormat("no window cache in the state".into()))?;
+        let data = w.data.as_ref().ok_or_else(|| Error::StateFormat("empty window cache after a layer pass".into()))?;
+        // Window layers in model order, as the window cache stores them.
+        let i = (0..l).filter(|x| !layout.layers.contains(x)).count();
+        let rows = data.layers.get(i).ok_or_else(|| Error::StateFormat(format!("no window layer {l} in the state")))?;
+        let Some(block) = &mut self.block else {
+            self.read = vec![false; data.layers.len()];
+            self.read[i] = true;
+            self.block = Some(w);
+            return Ok(());
+        };
+        // Every window layer reads the same ubatches into the same emptied cache, so its cells
+        // hold the same positions; their order is matched rather than assumed.
+        let at: HashMap<i32, usize> = w.positions.iter().enumerate().map(|(c, &p)| (p, c)).collect();
+        let order: Option<Vec<usize>> = block.positions.iter().map(|p| at.get(p).copied()).collect();
+        let order = order
+            .filter(|o| o.len() == w.positions.len())
+            .ok_or_else(|| Error::StateFormat(format!("window layer {l} holds other positions than the first window layer")))?;
+        let n_head = session.model.info.n_head_kv;
+        let rows = cache::gather_layer(rows, &vec![order; n_head], data.v_trans)?;
+        let mine = block.data.as_mut().and_then(|d| d.layers.get_mut(i)).ok_or_else(|| Error::StateFormat("window layers differ in number".into()))?;
+        *mine = rows;
+        self.read[i] = true;
+        Ok(())
+    }
+
+    fn into_state(self, seq_id: i32) -> Result<CacheState> {
+        match self.block {
+            Some(mut b) if self.read.iter().all(|&r| r) => {
+                b.seq_ids = vec![vec![seq_id]; b.positions.len()];
+                Ok(b)
+            }
+            _ => Err(Error::StateFormat("a window layer was not read".into())),
+        }
     }
 }

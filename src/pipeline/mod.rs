@@ -113,8 +113,8 @@ pub enum BudgetMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Prefill {
-    /// Layer by layer where the model allows it (llama architecture without sliding-window
-    /// layers), else in chunks.
+    /// Layer by layer where the model allows it (the llama and gemma3 architectures), else in
+    /// chunks.
     #[default]
     Auto,
     /// Chunk by chunk, the cache compressed after each: later chunks read the compressed cache.
@@ -134,7 +134,13 @@ pub const DEFAULT_LAYER_FLOOR: f64 = 0.25;
 /// `Prefill::Auto` made concrete for this model and these options (which
 /// `QaOptions::check` has passed); `Layers` where the model cannot is an error.
 pub fn resolve_prefill(opts: &CompressOptions, info: &ModelInfo) -> Result<Prefill> {
-    let supported = info.arch == "llama" && info.n_swa.is_none();
+    // The architectures of llama.cpp's layer ranges (patches/0004); gemma3's window layers need
+    // their pattern known.
+    let supported = match info.arch.as_str() {
+        "llama" => info.n_swa.is_none(),
+        "gemma3" => info.global_layers().is_some(),
+        _ => false,
+    };
     let fits = !opts.local && opts.budget_mode != BudgetMode::GlobalMasked;
     match opts.prefill {
         // A chunk size never picks the mode: it sizes the chunks of a streaming prefill.
@@ -144,7 +150,7 @@ pub fn resolve_prefill(opts: &CompressOptions, info: &ModelInfo) -> Result<Prefi
         Prefill::Auto if supported && fits => Ok(Prefill::Layers),
         Prefill::Auto | Prefill::Chunks => Ok(Prefill::Chunks),
         Prefill::Layers if !supported => Err(Error::UnsupportedArch(format!(
-            "{} cannot be prefilled layer by layer (llama.cpp's layer ranges cover the llama architecture without sliding-window layers); use --kv-prefill chunks",
+            "{} cannot be prefilled layer by layer (llama.cpp's layer ranges cover the llama and gemma3 architectures); use --kv-prefill chunks",
             info.arch
         ))),
         Prefill::Layers => Ok(Prefill::Layers),
@@ -289,7 +295,12 @@ impl Plan {
             // The passes hold the document in one layer's tensors, sized apart from the context;
             // but llama.cpp caps the batch at the context, and the passes decode in the ubatches
             // stock would (same arithmetic, and fast).
-            Prefill::Layers => answer.max(ubatch),
+            // Window layers slide through a cache llama.cpp sizes from the context: a window
+            // and a ubatch, unless it holds every position the passes reach.
+            Prefill::Layers => {
+                let reach = n_total + (len.copy_intro + len.doc).max(query);
+                answer.max(ubatch).max(info.n_swa.map_or(0, |w| (w + ubatch).min(reach)))
+            }
             _ => {
                 let pass = (len.prefix + chunk).max(intro + chunk).max(query);
                 // Window layers hold a whole window beside each decode (llama.cpp sizes their
@@ -414,17 +425,31 @@ mod tests {
         assert!(matches!(Plan::new(&chunked, &model("llama", None), LEN, &session(), None), Err(Error::Usage(_))));
         // Layer by layer on an architecture without layer ranges: an error, not a fallback.
         let layers = CompressOptions { prefill: Prefill::Layers, ..opts(0.25) };
-        assert!(matches!(Plan::new(&layers, &model("gemma3", Some(512)), LEN, &session(), None), Err(Error::UnsupportedArch(_))));
+        assert!(matches!(Plan::new(&layers, &model("qwen2", None), LEN, &session(), None), Err(Error::UnsupportedArch(_))));
+        assert_eq!(Plan::new(&opts(0.25), &model("qwen2", None), LEN, &session(), None).unwrap().prefill, Prefill::Chunks);
     }
 
     #[test]
-    fn a_sliding_window_model_streams_passes_that_fit_one_ubatch_and_holds_a_window_beside_them() {
+    fn a_sliding_window_model_is_read_layer_by_layer_with_a_window_and_a_ubatch_beside_the_budget() {
         let plan = Plan::new(&opts(0.25), &model("gemma3", Some(512)), LEN, &session(), None).unwrap();
+        assert_eq!((plan.prefill, plan.chunk), (Prefill::Layers, 0));
+        // llama.cpp sizes the window cache from the context: it must hold a window and a ubatch.
+        assert_eq!(plan.n_ctx, 512 + 512);
+        // A window pattern kvcompose does not know: streamed, and layer by layer is refused.
+        let mut unknown = model("gemma3", Some(512));
+        unknown.swa_layers = None;
+        assert_eq!(resolve_prefill(&opts(0.25), &unknown).unwrap(), Prefill::Chunks);
+    }
+
+    #[test]
+    fn a_streamed_sliding_window_model_has_passes_that_fit_one_ubatch_and_a_window_beside_them() {
+        let chunks = CompressOptions { prefill: Prefill::Chunks, ..opts(0.25) };
+        let plan = Plan::new(&chunks, &model("gemma3", Some(512)), LEN, &session(), None).unwrap();
         assert_eq!(plan.prefill, Prefill::Chunks);
         assert!(plan.chunk + LEN.copy_intro <= 512, "{plan:?}");
         assert!(plan.n_ctx >= 512 + LEN.prefix + plan.chunk, "{plan:?}");
         // A given chunk whose pass exceeds the ubatch fails here, before any decode.
-        let big = CompressOptions { chunk: 600, ..opts(0.25) };
+        let big = CompressOptions { chunk: 600, ..chunks };
         match Plan::new(&big, &model("gemma3", Some(512)), LEN, &session(), None) {
             Err(Error::Usage(m)) => assert!(m.contains("exceeds the ubatch of 512"), "{m}"),
             other => panic!("{other:?}"),

@@ -90,7 +90,8 @@ pub fn compress_scored(info: &ModelInfo, doc: &ScoredDocument, opts: &CompressOp
         return Err(Error::Usage("a scored document is compressed with uniform, global or per-head budgets, scored whole".into()));
     }
 
-    let n_total = Layout::parse(&doc.state, layout.n_blocks)?.caches[layout.block].n_cells();
+    let parsed = Layout::parse(&doc.state, layout.n_blocks)?;
+    let n_total = parsed.caches[layout.block].n_cells();
     let method = opts.method.method();
     let all: Vec<i32> = (0..n_total as i32).collect();
     let mut slots: Vec<LayerSlots> = Vec::with_capacity(layout.layers.len());
@@ -109,8 +110,18 @@ pub fn compress_scored(info: &ModelInfo, doc: &ScoredDocument, opts: &CompressOp
     let sources = choice.sources;
     let slots: Vec<LayerSlots> = slots.iter().zip(&sources).map(|(s, src)| s.gather(src)).collect();
     let sel = Selection { positions: slot_positions(&slots, n_total as i32), sources };
+    // The window layers' cache (iSWA: the last block) is the whole prefill's, as after a
+    // layer-by-layer prefill; `compose` empties it, so it is put back for the fresh context.
+    let window = layout.window.then(|| doc.state[parsed.caches[layout.n_blocks - 1].head.start..].to_vec());
     let mut state = doc.state.clone();
     cache::compose(&mut state, layout.n_blocks, layout.block, &sel, info.n_head_kv)?;
+    if let Some(window) = window {
+        // An emptied block is its stream count (1) and a cell count of 0.
+        let empty = state.len() - 8;
+        debug_assert_eq!(state[empty..], [1, 0, 0, 0, 0, 0, 0, 0]);
+        state.truncate(empty);
+        state.extend_from_slice(&window);
+    }
     let layer_cells: Vec<usize> = slots.iter().map(LayerSlots::n_slots).collect();
     let stats = CompressStats {
         cells_full: n_total,

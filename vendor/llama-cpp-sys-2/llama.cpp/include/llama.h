@@ -1143,7 +1143,7 @@ extern "C" {
     // computed, and the hidden states leaving layer il_end - 1 are read, for every token, with
     // llama_get_embeddings_layer_inp(ctx, il_end) once llama_set_embeddings_layer_inp(ctx,
     // il_end, true). (0, -1) is the whole model. Returns false for an architecture without it
-    // (llama only) or a range outside the model.
+    // (llama and gemma3 have it) or a range outside the model.
     LLAMA_API bool llama_set_layer_range(struct llama_context * ctx, int32_t il_begin, int32_t il_end);
 
     // Also in llama-ext.h: output the input hidden states of layer lid (lid = n_layer: the last

@@ -1193,6 +1193,18 @@ bool llm_arch_supports_mixed_batch(const llm_arch & arch) {
     }
 }
 
+// kvcompose patch: a graph adopts layer ranges by looping over [layer_range_begin(),
+// layer_range_end()) and ending with end_layer_range (see llama.cpp and gemma3.cpp in models/)
+bool llm_arch_supports_layer_range(const llm_arch & arch) {
+    switch (arch) {
+        case LLM_ARCH_LLAMA:
+        case LLM_ARCH_GEMMA3:
+            return true;
+        default:
+            return false;
+    }
+}
+
 bool llm_arch_supports_sm_tensor(const llm_arch & arch) {
     switch (arch) {
         case LLM_ARCH_GROK:

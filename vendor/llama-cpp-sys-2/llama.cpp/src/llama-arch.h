@@ -826,3 +826,5 @@ bool llm_arch_is_diffusion      (const llm_arch & arch);
 bool llm_arch_supports_sm_tensor(const llm_arch & arch);
 bool llm_arch_supports_rs_rollback(const llm_arch & arch);
 bool llm_arch_supports_mixed_batch(const llm_arch & arch);
+// kvcompose patch: architectures whose graph runs a layer range (llama_set_layer_range)
+bool llm_arch_supports_layer_range(const llm_arch & arch);

@@ -1256,7 +1256,7 @@ void llama_context::set_nextn_layer_offset(int32_t offset) {
 bool llama_context::set_layer_range(int32_t il_begin, int32_t il_end) {
     const int32_t n_layer = model.hparams.n_layer();
     const int32_t end     = il_end < 0 ? n_layer : il_end;
-    if (model.arch != LLM_ARCH_LLAMA || il_begin < 0 || il_begin >= end || end > n_layer) {
+    if (!llm_arch_supports_layer_range(model.arch) || il_begin < 0 || il_begin >= end || end > n_layer) {
         LLAMA_LOG_ERROR("%s: layers [%d, %d) of %d: not supported\n", __func__, il_begin, il_end, n_layer);
         return false;
     }

@@ -2570,7 +2570,30 @@ ggml_tensor * llm_graph_context::build_inp_attn_scale() const {
     return cur;
 }
 
+int64_t llm_graph_context::layer_range_begin() const {
+    return cparams.il_begin;
+}
+
+int64_t llm_graph_context::layer_range_end() const {
+    return cparams.il_end < 0 ? n_layer : cparams.il_end;
+}
+
+bool llm_graph_context::end_layer_range(ggml_tensor * cur) const {
+    const int64_t il_end = layer_range_end();
+    if (il_end == n_layer) {
+        return false;
+    }
+    res->t_layer_inp[il_end] = cur;
+    ggml_build_forward_expand(gf, cur);
+    return true;
+}
+
 ggml_tensor * llm_graph_context::build_inp_out_ids() const {
+    // a layer range that stops early outputs every token's hidden states (kvcompose patch)
+    if (layer_range_end() < n_layer) {
+        return nullptr;
+    }
+
     // note: when all tokens are output, we could skip this optimization to spare the ggml_get_rows() calls,
     //       but this would make the graph topology depend on the number of output tokens, which can interfere with
     //       features that require constant topology such as pipeline parallelism

@@ -1183,10 +1183,20 @@ struct llm_graph_context {
     // inputs
     //
 
+    // layer-range decoding (kvcompose patch, llama_set_layer_range): a graph adopts it by running
+    // layers [layer_range_begin(), layer_range_end()) and returning once end_layer_range says the
+    // range stopped early; the hidden states entering the first layer come as the batch's embeddings
+    int64_t layer_range_begin() const;
+    int64_t layer_range_end() const;
+    // true when the range stops before the last layer: the hidden states leaving it (cur) are then
+    // the graph's output, read with llama_get_embeddings_layer_inp(ctx, layer_range_end()); no logits
+    bool end_layer_range(ggml_tensor * cur) const;
+
     // tok_scale: applied to token rows only
     ggml_tensor * build_inp_embd(ggml_tensor * tok_embd, float tok_scale = 1.0f) const;
     ggml_tensor * build_inp_pos() const;
     ggml_tensor * build_inp_attn_scale() const;
+    // (none when a layer range stops before the last layer: see end_layer_range)
     ggml_tensor * build_inp_out_ids() const;
     ggml_tensor * build_inp_mean() const;
     ggml_tensor * build_inp_cls() const;

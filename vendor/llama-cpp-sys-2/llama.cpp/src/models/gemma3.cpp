@@ -104,7 +104,8 @@ llama_model_gemma3::graph<iswa>::graph(const llama_model & model, const llm_grap
 
     ggml_tensor * inp_out_ids = build_inp_out_ids();
 
-    for (int il = 0; il < n_layer; ++il) {
+    // layer-range decoding (kvcompose patch); hidden states given as embeddings are not scaled
+    for (int il = layer_range_begin(); il < layer_range_end(); ++il) {
         float freq_base_l  = 0.0f;
         float freq_scale_l = 0.0f;
 
@@ -192,6 +193,9 @@ llama_model_gemma3::graph<iswa>::graph(const llama_model & model, const llm_grap
 
         // input for next layer
         inpL = cur;
+    }
+    if (end_layer_range(inpL)) {
+        return;
     }
     cur = inpL;
 

@@ -121,14 +121,10 @@ llama_model_llama::graph<embed>::graph(const llama_model & model, const llm_grap
 
     const float kq_scale = hparams.f_attention_scale == 0.0f ? 1.0f/sqrtf(float(n_embd_head)) : hparams.f_attention_scale;
 
-    // layer-range decoding (kvcompose patch): layers [il_begin, il_end), the hidden states entering
-    // il_begin given as the batch's embeddings
-    const int il_begin = cparams.il_begin;
-    const int il_end   = cparams.il_end < 0 ? n_layer : cparams.il_end;
+    ggml_tensor * inp_out_ids = build_inp_out_ids();
 
-    ggml_tensor * inp_out_ids = il_end == n_layer ? build_inp_out_ids() : nullptr;
-
-    for (int il = il_begin; il < il_end; ++il) {
+    // layer-range decoding (kvcompose patch)
+    for (int il = layer_range_begin(); il < layer_range_end(); ++il) {
         res->t_layer_inp[il] = inpL;
 
         ggml_tensor * inpSA = inpL;
@@ -231,10 +227,7 @@ llama_model_llama::graph<embed>::graph(const llama_model & model, const llm_grap
         // input for next layer
         inpL = cur;
     }
-    if (il_end < n_layer) {
-        // the hidden states leaving the range, for every token; no logits
-        res->t_layer_inp[il_end] = inpL;
-        ggml_build_forward_expand(gf, inpL);
+    if (end_layer_range(inpL)) {
         return;
     }
     cur = inpL;
