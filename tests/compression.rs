@@ -276,12 +276,14 @@ fn global_budgets_size_each_layer_and_it_holds_exactly_its_selected_rows() {
 
 #[test]
 fn gemma3_global_budgets_size_each_global_layer_and_it_holds_exactly_its_selected_rows() {
-    exact_rows(gemma3(), GEMMA_CHARS, BudgetMode::Global, one_step, &CACHES);
+    exact_rows(gemma3(), GEMMA_CHARS, BudgetMode::Global, one_step, &SOME_CACHES);
 }
 
+/// Gemma's default path: the global layers' selected rows and every window layer's rows, both
+/// bit for bit those of one stock decode, for every cache type (streaming: three above).
 #[test]
 fn gemma3_layer_by_layer_each_head_holds_exactly_the_selected_rows_of_a_stock_prefill() {
-    exact_rows(gemma3(), GEMMA_CHARS, BudgetMode::Global, layer_by_layer, &SOME_CACHES);
+    exact_rows(gemma3(), GEMMA_CHARS, BudgetMode::Global, layer_by_layer, &CACHES);
 }
 
 /// Layer by layer, each layer's candidate rows are gathered on their own, cut as later layers
@@ -364,11 +366,12 @@ fn decoding_continues_after_a_layer_by_layer_prefill_and_a_second_question_works
     continues_after_compression(smollm2(), Prefill::Layers, &[CACHES[0], CACHES[5]], true);
 }
 
-/// Gemma is read layer by layer by default (every cache type here, its window cache sliding
-/// through default ubatches); its streaming path on both attention paths.
+/// Gemma is read layer by layer by default, its window cache sliding through default ubatches
+/// (every cache type is checked bit for bit in `gemma3_layer_by_layer_each_head_...`); here,
+/// three caches layer by layer and the streaming path on both attention paths.
 #[test]
 fn gemma3_decoding_continues_after_compression_and_a_second_question_works() {
-    continues_after_compression(gemma3(), Prefill::Layers, &CACHES, false);
+    continues_after_compression(gemma3(), Prefill::Layers, &SOME_CACHES, false);
     continues_after_compression(gemma3(), Prefill::Chunks, &[CACHES[0], CACHES[5]], true);
 }
 
