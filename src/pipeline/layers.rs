@@ -66,11 +66,14 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
     let mut window = WindowRows::default();
     for l in 0..n_layer {
         let t0 = Instant::now();
+        if layout.window {
+            // The window cache still holds the layer below's document.
+            session.truncate(0)?;
+        }
         let Some(c) = layout.layers.iter().position(|&g| g == l) else {
             // A window layer: its cache slides over the document as stock's does, and keeps
             // its last window; the copy passes through it only to reach the global layers above.
             // (The global layers' cells still count the passes' positions, none of them stored.)
-            session.truncate(0)?;
             session.set_layer_tails(n_pass, &none, &none)?;
             h_doc = session.decode_layers(layer_input(l, &full, &h_doc), 0, l, l + 1)?;
             window.read(session, &layout, l)?;
@@ -88,10 +91,6 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
             progress("reading layers", l + 1, n_layer);
             continue;
         };
-        if layout.window {
-            // The window cache still holds the layer below's document.
-            session.truncate(0)?;
-        }
         session.set_layer_tails(n_pass, &none, &only(l, n_pass))?;
         h_doc = session.decode_layers(layer_input(l, &full, &h_doc), 0, l, l + 1)?;
         stats.t_prefill_ms += ms(t0);
