@@ -263,13 +263,13 @@ fn reduce_flash_attn(t: &Tensor<'_>, acc: &mut HeadCellMax, first_row: usize, ex
             ffi::to_f32(k.ggml_type(), &kb[at..], hd, &mut kf).map_err(|e| e.to_string())?;
         }
     }
-    // Mask rows, as f32: mf[q * n_kv ..].
-    let mut mf = Vec::new();
-    if let Some(m) = mask {
-        let mb = m.bytes();
-        let mnb = m.nb();
-        for qi in 0..n_tokens {
-            ffi::to_f32(m.ggml_type(), &mb[qi * mnb[1]..], n_kv, &mut mf).map_err(|e| e.to_string())?;
+    // The mask (f16, one row per query) is converted a row at a time where it is used: a whole
+    // f32 copy would be `n_tokens x n_kv` floats, the largest host buffer of a long document.
+    let mask = mask.map(|m| (m.ggml_type(), m.nb()[1], m.bytes()));
+    if let Some((ty, row, mb)) = &mask {
+        let need = (n_tokens.max(1) - 1) * row + ffi::row_size(*ty, n_kv);
+        if mb.len() < need {
+            return Err(format!("flash attention mask of {} bytes, {need} expected", mb.len()));
         }
     }
     let qb = q.bytes();
@@ -277,13 +277,21 @@ fn reduce_flash_attn(t: &Tensor<'_>, acc: &mut HeadCellMax, first_row: usize, ex
     let qf = f32s(&qb);
     let n_cells = acc.n_cells.min(n_kv);
     let dead = dead_cells(excluded, n_kv);
-    acc.data.par_chunks_mut(acc.n_cells).enumerate().for_each(|(h, out)| {
+    acc.data.par_chunks_mut(acc.n_cells).enumerate().try_for_each(|(h, out)| {
         let g = h / group;
         let keys = &kf[g * n_kv * hd..(g + 1) * n_kv * hd];
         let mut logits = vec![0f32; n_kv];
+        let mut mf = Vec::with_capacity(if mask.is_some() { n_kv } else { 0 });
         for qi in first_row..n_tokens {
             let qv = &qf[(h * qnb[2] + qi * qnb[1]) / 4..][..hd];
-            let mrow = if mf.is_empty() { None } else { Some(&mf[qi * n_kv..(qi + 1) * n_kv]) };
+            let mrow = match &mask {
+                Some((ty, row, mb)) => {
+                    mf.clear();
+                    ffi::to_f32(*ty, &mb[qi * row..], n_kv, &mut mf).map_err(|e| e.to_string())?;
+                    Some(&mf[..])
+                }
+                None => None,
+            };
             let mut max = f32::NEG_INFINITY;
             for (c, l) in logits.iter_mut().enumerate() {
                 let m = mrow.map_or(0.0, |r| r[c]);
@@ -306,8 +314,8 @@ fn reduce_flash_attn(t: &Tensor<'_>, acc: &mut HeadCellMax, first_row: usize, ex
                 }
             }
         }
-    });
-    Ok(())
+        Ok(())
+    })
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {

@@ -76,10 +76,12 @@ pub struct SessionParams {
 
 /// What a layer-range decode is fed: tokens (from the first layer) or the hidden states that
 /// enter its first layer, `n_embd` floats per token.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum LayerInput<'a> {
     Tokens(&'a [LlamaToken]),
-    Hidden(&'a [f32]),
+    /// Hidden states, `n_embd` floats per token; the layers' output overwrites them in place,
+    /// so a long document holds one copy of its states, not two.
+    Hidden(Vec<f32>),
 }
 
 impl LayerInput<'_> {
@@ -181,16 +183,20 @@ impl<'m> Session<'m> {
         self.ctx.set_embeddings_layer_inp(l1 as u32, hidden);
         let n_embd = self.model.info.n_embd;
         let n = input.len(n_embd);
-        let mut out = Vec::with_capacity(if hidden { n * n_embd } else { 0 });
+        let (tokens, mut out) = match input {
+            LayerInput::Tokens(t) => (Some(t), Vec::with_capacity(if hidden { n * n_embd } else { 0 })),
+            LayerInput::Hidden(h) => (None, h),
+        };
         let mut at = 0;
         while at < n {
             let k = (n - at).min(self.n_batch);
             let pos = start + at as i32;
-            let done = match input {
-                LayerInput::Tokens(t) => self.decode(&t[at..at + k], pos, false),
-                LayerInput::Hidden(h) => self
+            let rows = at * n_embd..(at + k) * n_embd;
+            let done = match tokens {
+                Some(t) => self.decode(&t[at..at + k], pos, false),
+                None => self
                     .ctx
-                    .decode_embeddings(&h[at * n_embd..(at + k) * n_embd], pos, SEQ)
+                    .decode_embeddings(&out[rows.clone()], pos, SEQ)
                     .map_err(Error::llama_failed(format!("decode of {k} hidden states at position {pos}"))),
             };
             let got = done.and_then(|()| match hidden {
@@ -198,6 +204,8 @@ impl<'m> Session<'m> {
                 false => Ok(&[][..]),
             });
             match got {
+                // llama.cpp has read this batch's input rows: its output takes their place.
+                Ok(h) if tokens.is_none() && hidden => out[rows].copy_from_slice(h),
                 Ok(h) => out.extend_from_slice(h),
                 Err(e) => {
                     self.reset_layer_range(l1);
@@ -205,6 +213,9 @@ impl<'m> Session<'m> {
                 }
             }
             at += k;
+        }
+        if !hidden {
+            out = Vec::new();
         }
         self.reset_layer_range(l1);
         match self.probe_error() {

@@ -148,6 +148,22 @@ pub struct LayerLayout {
     pub v: Range<usize>,
 }
 
+impl LayerLayout {
+    /// This layer's K and V, copied out of the state `buf` it was parsed from.
+    pub fn copy_from(&self, buf: &[u8]) -> LayerKv {
+        LayerKv {
+            rows: self.rows,
+            k_type: self.k_type,
+            k_row: self.k_row,
+            k: buf[self.k.clone()].to_vec(),
+            v_type: self.v_type,
+            v_unit: self.v_unit,
+            v_embd: self.v_embd,
+            v: buf[self.v.clone()].to_vec(),
+        }
+    }
+}
+
 impl CacheLayout {
     pub fn n_cells(&self) -> usize {
         self.positions.len()
@@ -186,20 +202,7 @@ impl SeqState {
                     rows_counted: d.rows_counted,
                     n_rot_k: d.n_rot_k,
                     n_rot_v: d.n_rot_v,
-                    layers: d
-                        .layers
-                        .into_iter()
-                        .map(|l| LayerKv {
-                            rows: l.rows,
-                            k_type: l.k_type,
-                            k_row: l.k_row,
-                            k: buf[l.k].to_vec(),
-                            v_type: l.v_type,
-                            v_unit: l.v_unit,
-                            v_embd: l.v_embd,
-                            v: buf[l.v].to_vec(),
-                        })
-                        .collect(),
+                    layers: d.layers.iter().map(|l| l.copy_from(buf)).collect(),
                 }),
             })
             .collect();

@@ -13,7 +13,7 @@ use crate::compress::select::slot_positions;
 use crate::compress::LayerSlots;
 use crate::error::{Error, Result};
 use crate::llama::callback::PassScope;
-use crate::llama::state::{CacheData, CacheState, LayerKv, SeqState};
+use crate::llama::state::{CacheData, CacheState, LayerKv, Layout, SeqState};
 use crate::llama::{cache, LayerInput, Session};
 
 /// Prefills the prefix and document one layer at a time and compresses once, as the reference
@@ -75,15 +75,15 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
             // its last window; the copy passes through it only to reach the global layers above.
             // (The global layers' cells still count the passes' positions, none of them stored.)
             session.set_layer_tails(n_pass, &none, &none)?;
-            h_doc = session.decode_layers(layer_input(l, &full, &h_doc), 0, l, l + 1)?;
+            h_doc = session.decode_layers(layer_input(l, &full, std::mem::take(&mut h_doc)), 0, l, l + 1)?;
             window.read(session, &layout, l)?;
             stats.t_prefill_ms += ms(t0);
             let t0 = Instant::now();
             if method.needs_scores() && layout.layers.iter().any(|&g| g > l) {
-                h_copy = session.decode_layers(layer_input(l, &copy, &h_copy), pos, l, l + 1)?;
+                h_copy = session.decode_layers(layer_input(l, &copy, std::mem::take(&mut h_copy)), pos, l, l + 1)?;
                 session.truncate(pos)?;
                 if let Some(q) = query {
-                    h_query = session.decode_layers(layer_input(l, q, &h_query), pos, l, l + 1)?;
+                    h_query = session.decode_layers(layer_input(l, q, std::mem::take(&mut h_query)), pos, l, l + 1)?;
                     session.truncate(pos)?;
                 }
             }
@@ -92,19 +92,19 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
             continue;
         };
         session.set_layer_tails(n_pass, &none, &only(l, n_pass))?;
-        h_doc = session.decode_layers(layer_input(l, &full, &h_doc), 0, l, l + 1)?;
+        h_doc = session.decode_layers(layer_input(l, &full, std::mem::take(&mut h_doc)), 0, l, l + 1)?;
         stats.t_prefill_ms += ms(t0);
         let t0 = Instant::now();
         let mut slots = LayerSlots::new(n_head_kv);
         slots.append(&all);
         if method.needs_scores() {
             let scope = PassScope { skip: copy_intro.len(), excluded: Vec::new() };
-            let (m, h) = session.score_layer(layer_input(l, &copy, &h_copy), scope, pos, l, n_total)?;
+            let (m, h) = session.score_layer(layer_input(l, &copy, std::mem::take(&mut h_copy)), scope, pos, l, n_total)?;
             absorb(&mut slots, &m, n_head_kv, opts);
             h_copy = h;
             session.truncate(pos)?;
             if let Some(q) = query {
-                let (m, h) = session.score_layer(layer_input(l, q, &h_query), PassScope::default(), pos, l, n_total)?;
+                let (m, h) = session.score_layer(layer_input(l, q, std::mem::take(&mut h_query)), PassScope::default(), pos, l, n_total)?;
                 absorb(&mut slots, &m, n_head_kv, opts);
                 h_query = h;
                 session.truncate(pos)?;
@@ -125,11 +125,13 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
         }
         // This layer's candidates, their rows read while the cache holds the layer.
         let sources = method.select(&slots, bounds[c], prefix.len());
-        let mut seq = session.read_state(layout.n_blocks)?;
-        let data = seq.caches.swap_remove(layout.block).data.ok_or_else(|| Error::StateFormat("empty KV cache after a layer pass".into()))?;
+        // Only this layer's rows are copied out of the state: the others hold nothing of it.
+        let bytes = session.state_bytes()?;
+        let state = Layout::parse(&bytes, layout.n_blocks)?;
+        let data = state.caches[layout.block].data.as_ref().ok_or_else(|| Error::StateFormat("empty KV cache after a layer pass".into()))?;
         let rows = data.layers.get(c).ok_or_else(|| Error::StateFormat(format!("no layer {l} in the state")))?;
-        kept.push(cache::gather_layer(rows, &sources, data.v_trans)?);
-        format.get_or_insert((seq.seq_id, data.v_trans, data.n_rot_k, data.n_rot_v));
+        kept.push(cache::gather_layer(&rows.copy_from(&bytes), &sources, data.v_trans)?);
+        format.get_or_insert((state.seq_id, data.v_trans, data.n_rot_k, data.n_rot_v));
         candidates.push(slots.gather(&sources));
         stats.host_cells_peak = stats.host_cells_peak.max(candidates.iter().map(LayerSlots::n_slots).sum());
         stats.t_compress_ms += ms(t0);
@@ -172,7 +174,7 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
 }
 
 /// A layer's input: the tokens for the first layer, else the hidden states the layer below left.
-fn layer_input<'a>(l: usize, tokens: &'a [LlamaToken], hidden: &'a [f32]) -> LayerInput<'a> {
+fn layer_input(l: usize, tokens: &[LlamaToken], hidden: Vec<f32>) -> LayerInput<'_> {
     if l == 0 {
         LayerInput::Tokens(tokens)
     } else {
@@ -184,50 +186,60 @@ fn layer_input<'a>(l: usize, tokens: &'a [LlamaToken], hidden: &'a [f32]) -> Lay
 /// (the document's last window, in stock's cell order) with each layer's own rows.
 #[derive(Default)]
 struct WindowRows {
-    /// The window cache's block as the first window layer left it; its layers' rows are
-    /// replaced by each window layer's own as it is read.
-    block: Option<CacheState>,
-    /// Window layers read so far (their index in the window cache).
-    read: Vec<bool>,
+    /// The window cache's cell positions and row format, as the first window layer left them.
+    cells: Option<(Vec<i32>, DataFormat)>,
+    /// Each window layer's rows (by its index in the window cache), once read.
+    layers: Vec<Option<LayerKv>>,
+}
+
+/// How a cache's rows are laid out in the state (`CacheData` without its rows).
+#[derive(Clone, Copy)]
+struct DataFormat {
+    v_trans: bool,
+    rows_counted: bool,
+    n_rot_k: u32,
+    n_rot_v: u32,
 }
 
 impl WindowRows {
     /// Takes window layer `l`'s rows from the window cache, which has just read the document
-    /// through `l` alone.
+    /// through `l` alone; only that layer's rows are copied out of the state.
     fn read(&mut self, session: &Session<'_>, layout: &CompressedLayers, l: usize) -> Result<()> {
-        let mut seq = session.read_state(layout.n_blocks)?;
-        let w = seq.caches.pop().filter(|_| layout.n_blocks == 2).ok_or_else(|| Error::StateFormat("no window cache in the state".into()))?;
+        let bytes = session.state_bytes()?;
+        let state = Layout::parse(&bytes, layout.n_blocks)?;
+        let w = state.caches.last().filter(|_| layout.n_blocks == 2).ok_or_else(|| Error::StateFormat("no window cache in the state".into()))?;
         let data = w.data.as_ref().ok_or_else(|| Error::StateFormat("empty window cache after a layer pass".into()))?;
         // Window layers in model order, as the window cache stores them.
         let i = (0..l).filter(|x| !layout.layers.contains(x)).count();
-        let rows = data.layers.get(i).ok_or_else(|| Error::StateFormat(format!("no window layer {l} in the state")))?;
-        let Some(block) = &mut self.block else {
-            self.read = vec![false; data.layers.len()];
-            self.read[i] = true;
-            self.block = Some(w);
+        let rows = data.layers.get(i).ok_or_else(|| Error::StateFormat(format!("no window layer {l} in the state")))?.copy_from(&bytes);
+        let Some((positions, _)) = &self.cells else {
+            let format = DataFormat { v_trans: data.v_trans, rows_counted: data.rows_counted, n_rot_k: data.n_rot_k, n_rot_v: data.n_rot_v };
+            self.cells = Some((w.positions.clone(), format));
+            self.layers = vec![None; data.layers.len()];
+            self.layers[i] = Some(rows);
             return Ok(());
         };
         // Every window layer reads the same ubatches into the same emptied cache, so its cells
         // hold the same positions; their order is matched rather than assumed.
         let at: HashMap<i32, usize> = w.positions.iter().enumerate().map(|(c, &p)| (p, c)).collect();
-        let order: Option<Vec<usize>> = block.positions.iter().map(|p| at.get(p).copied()).collect();
+        let order: Option<Vec<usize>> = positions.iter().map(|p| at.get(p).copied()).collect();
         let order = order
             .filter(|o| o.len() == w.positions.len())
             .ok_or_else(|| Error::StateFormat(format!("window layer {l} holds other positions than the first window layer")))?;
         let n_head = session.model.info.n_head_kv;
-        let rows = cache::gather_layer(rows, &vec![order; n_head], data.v_trans)?;
-        let mine = block.data.as_mut().and_then(|d| d.layers.get_mut(i)).ok_or_else(|| Error::StateFormat("window layers differ in number".into()))?;
-        *mine = rows;
-        self.read[i] = true;
+        let slot = self.layers.get_mut(i).ok_or_else(|| Error::StateFormat("window layers differ in number".into()))?;
+        *slot = Some(cache::gather_layer(&rows, &vec![order; n_head], data.v_trans)?);
         Ok(())
     }
 
     fn into_state(self, seq_id: i32) -> Result<CacheState> {
-        match self.block {
-            Some(mut b) if self.read.iter().all(|&r| r) => {
-                b.seq_ids = vec![vec![seq_id]; b.positions.len()];
-                Ok(b)
-            }
+        let layers: Option<Vec<LayerKv>> = self.layers.into_iter().collect();
+        match (self.cells, layers) {
+            (Some((positions, f)), Some(layers)) => Ok(CacheState {
+                seq_ids: vec![vec![seq_id]; positions.len()],
+                positions,
+                data: Some(CacheData { v_trans: f.v_trans, rows_counted: f.rows_counted, n_rot_k: f.n_rot_k, n_rot_v: f.n_rot_v, layers }),
+            }),
             _ => Err(Error::StateFormat("a window layer was not read".into())),
         }
     }
