@@ -13,7 +13,7 @@ use crate::compress::select::slot_positions;
 use crate::compress::LayerSlots;
 use crate::error::{Error, Result};
 use crate::llama::callback::PassScope;
-use crate::llama::state::{CacheData, CacheState, LayerKv, Layout, SeqState};
+use crate::llama::state::{CacheData, CacheState, DataLayout, LayerKv, Layout, SeqState};
 use crate::llama::{cache, LayerInput, Session};
 
 /// Prefills the prefix and document one layer at a time and compresses once, as the reference
@@ -62,7 +62,7 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
     let mut candidates: Vec<LayerSlots> = Vec::with_capacity(n_comp);
     let mut kept: Vec<LayerKv> = Vec::with_capacity(n_comp);
     // The sequence id and row layout every layer shares, from the first layer read.
-    let mut format: Option<(i32, bool, u32, u32)> = None;
+    let mut format: Option<(i32, DataFormat)> = None;
     let mut window = WindowRows::default();
     for l in 0..n_layer {
         let t0 = Instant::now();
@@ -119,7 +119,7 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
         for j in 0..c {
             if bounds[j] < candidates[j].n_slots() {
                 let sel = method.select(&candidates[j], bounds[j], prefix.len());
-                kept[j] = cache::gather_layer(&kept[j], &sel, format.is_some_and(|f| f.1))?;
+                kept[j] = cache::gather_layer(&kept[j], &sel, format.is_some_and(|f| f.1.v_trans))?;
                 candidates[j] = candidates[j].gather(&sel);
             }
         }
@@ -131,7 +131,7 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
         let data = state.caches[layout.block].data.as_ref().ok_or_else(|| Error::StateFormat("empty KV cache after a layer pass".into()))?;
         let rows = data.layers.get(c).ok_or_else(|| Error::StateFormat(format!("no layer {l} in the state")))?;
         kept.push(cache::gather_layer(&rows.copy_from(&bytes), &sources, data.v_trans)?);
-        format.get_or_insert((state.seq_id, data.v_trans, data.n_rot_k, data.n_rot_v));
+        format.get_or_insert((state.seq_id, DataFormat::of(data)));
         candidates.push(slots.gather(&sources));
         stats.host_cells_peak = stats.host_cells_peak.max(candidates.iter().map(LayerSlots::n_slots).sum());
         stats.t_compress_ms += ms(t0);
@@ -143,18 +143,14 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
     let t0 = Instant::now();
     let choice = choose_with(&candidates, &composite, plan.budget, prefix.len(), opts);
     let slots: Vec<LayerSlots> = candidates.iter().zip(&choice.sources).map(|(s, src)| s.gather(src)).collect();
-    let (seq_id, v_trans, n_rot_k, n_rot_v) = format.ok_or_else(|| Error::UnsupportedArch("a model without layers".into()))?;
+    let (seq_id, mut fmt) = format.ok_or_else(|| Error::UnsupportedArch("a model without layers".into()))?;
     for (layer, src) in kept.iter_mut().zip(&choice.sources) {
-        *layer = cache::gather_layer(layer, src, v_trans)?;
+        *layer = cache::gather_layer(layer, src, fmt.v_trans)?;
     }
     stats.layer_cells = choice.layer_cells();
     let positions = slot_positions(&slots, pos);
-    let rows_counted = stats.layer_cells.iter().any(|&n| n != positions.len());
-    let mut caches = vec![CacheState {
-        seq_ids: vec![vec![seq_id]; positions.len()],
-        positions,
-        data: Some(CacheData { v_trans, rows_counted, n_rot_k, n_rot_v, layers: kept }),
-    }];
+    fmt.rows_counted = stats.layer_cells.iter().any(|&n| n != positions.len());
+    let mut caches = vec![CacheState { seq_ids: vec![vec![seq_id]; positions.len()], positions, data: Some(fmt.with(kept)) }];
     if layout.window {
         caches.push(window.into_state(seq_id)?);
         // Both caches are written whole: none may keep a cell of the last pass.
@@ -192,13 +188,24 @@ struct WindowRows {
     layers: Vec<Option<LayerKv>>,
 }
 
-/// How a cache's rows are laid out in the state (`CacheData` without its rows).
+/// How a cache's rows are laid out in the state (`CacheData` without its rows), for both
+/// caches the load writes back.
 #[derive(Clone, Copy)]
 struct DataFormat {
     v_trans: bool,
     rows_counted: bool,
     n_rot_k: u32,
     n_rot_v: u32,
+}
+
+impl DataFormat {
+    fn of(d: &DataLayout) -> DataFormat {
+        DataFormat { v_trans: d.v_trans, rows_counted: d.rows_counted, n_rot_k: d.n_rot_k, n_rot_v: d.n_rot_v }
+    }
+
+    fn with(self, layers: Vec<LayerKv>) -> CacheData {
+        CacheData { v_trans: self.v_trans, rows_counted: self.rows_counted, n_rot_k: self.n_rot_k, n_rot_v: self.n_rot_v, layers }
+    }
 }
 
 impl WindowRows {
@@ -213,8 +220,7 @@ impl WindowRows {
         let i = (0..l).filter(|x| !layout.layers.contains(x)).count();
         let rows = data.layers.get(i).ok_or_else(|| Error::StateFormat(format!("no window layer {l} in the state")))?.copy_from(&bytes);
         let Some((positions, _)) = &self.cells else {
-            let format = DataFormat { v_trans: data.v_trans, rows_counted: data.rows_counted, n_rot_k: data.n_rot_k, n_rot_v: data.n_rot_v };
-            self.cells = Some((w.positions.clone(), format));
+            self.cells = Some((w.positions.clone(), DataFormat::of(data)));
             self.layers = vec![None; data.layers.len()];
             self.layers[i] = Some(rows);
             return Ok(());
@@ -235,11 +241,7 @@ impl WindowRows {
     fn into_state(self, seq_id: i32) -> Result<CacheState> {
         let layers: Option<Vec<LayerKv>> = self.layers.into_iter().collect();
         match (self.cells, layers) {
-            (Some((positions, f)), Some(layers)) => Ok(CacheState {
-                seq_ids: vec![vec![seq_id]; positions.len()],
-                positions,
-                data: Some(CacheData { v_trans: f.v_trans, rows_counted: f.rows_counted, n_rot_k: f.n_rot_k, n_rot_v: f.n_rot_v, layers }),
-            }),
+            (Some((positions, f)), Some(layers)) => Ok(CacheState { seq_ids: vec![vec![seq_id]; positions.len()], positions, data: Some(f.with(layers)) }),
             _ => Err(Error::StateFormat("a window layer was not read".into())),
         }
     }
