@@ -263,8 +263,9 @@ fn reduce_flash_attn(t: &Tensor<'_>, acc: &mut HeadCellMax, first_row: usize, ex
             ffi::to_f32(k.ggml_type(), &kb[at..], hd, &mut kf).map_err(|e| e.to_string())?;
         }
     }
-    // The mask (f16, one row per query) is converted a row at a time where it is used: a whole
-    // f32 copy would be `n_tokens x n_kv` floats, the largest host buffer of a long document.
+    // The mask (f16, one row per query) is converted a block of rows at a time, once for all
+    // heads: a whole f32 copy would be `n_tokens x n_kv` floats, the largest host buffer of a
+    // long document.
     let mask = mask.map(|m| (m.ggml_type(), m.nb()[1], m.bytes()));
     if let Some((ty, row, mb)) = &mask {
         let need = (n_tokens.max(1) - 1) * row + ffi::row_size(*ty, n_kv);
@@ -275,58 +276,167 @@ fn reduce_flash_attn(t: &Tensor<'_>, acc: &mut HeadCellMax, first_row: usize, ex
     let qb = q.bytes();
     let qnb = q.nb();
     let qf = f32s(&qb);
+    let (q_row, q_head) = (qnb[1] / 4, qnb[2] / 4);
+    if q_row < hd || (n_head - 1) * q_head + n_tokens.max(1).saturating_sub(1) * q_row + hd > qf.len() {
+        return Err(format!("flash attention queries of {} floats for strides {qnb:?}", qf.len()));
+    }
     let n_cells = acc.n_cells.min(n_kv);
     let dead = dead_cells(excluded, n_kv);
-    acc.data.par_chunks_mut(acc.n_cells).enumerate().try_for_each(|(h, out)| {
-        let g = h / group;
-        let keys = &kf[g * n_kv * hd..(g + 1) * n_kv * hd];
-        let mut logits = vec![0f32; n_kv];
-        let mut mf = Vec::with_capacity(if mask.is_some() { n_kv } else { 0 });
-        for qi in first_row..n_tokens {
-            let qv = &qf[(h * qnb[2] + qi * qnb[1]) / 4..][..hd];
-            let mrow = match &mask {
-                Some((ty, row, mb)) => {
-                    mf.clear();
-                    ffi::to_f32(*ty, &mb[qi * row..], n_kv, &mut mf).map_err(|e| e.to_string())?;
-                    Some(&mf[..])
-                }
-                None => None,
-            };
-            let mut max = f32::NEG_INFINITY;
-            for (c, l) in logits.iter_mut().enumerate() {
-                let m = mrow.map_or(0.0, |r| r[c]);
-                *l = if m == f32::NEG_INFINITY || dead[c] { f32::NEG_INFINITY } else { scale * dot(qv, &keys[c * hd..(c + 1) * hd]) + m };
-                max = max.max(*l);
+    let block = (BLOCK_FLOATS / n_kv.max(1)).clamp(8, 128);
+    let mut bias = Vec::with_capacity(block * n_kv);
+    let mut r0 = first_row;
+    while r0 < n_tokens {
+        let rows = block.min(n_tokens - r0);
+        // Each row's additive mask, with the excluded cells masked too; under a causal mask
+        // the cells past the block's last visible one need no logits at all.
+        bias.clear();
+        for i in 0..rows {
+            match &mask {
+                Some((ty, row, mb)) => ffi::to_f32(*ty, &mb[(r0 + i) * row..], n_kv, &mut bias).map_err(|e| e.to_string())?,
+                None => bias.resize((i + 1) * n_kv, 0.0),
             }
-            if max == f32::NEG_INFINITY {
-                continue;
-            }
-            let sum: f32 = logits
-                .iter_mut()
-                .map(|l| {
-                    *l = (*l - max).exp();
-                    *l
-                })
-                .sum();
-            for (c, (o, l)) in out[..n_cells].iter_mut().zip(&logits).enumerate() {
-                if !dead[c] {
-                    *o = o.max(l / sum);
-                }
+            for (b, _) in bias[i * n_kv..].iter_mut().zip(&dead).filter(|(_, &d)| d) {
+                *b = f32::NEG_INFINITY;
             }
         }
-        Ok(())
-    })
+        let n_vis = bias.chunks_exact(n_kv).map(|m| m.iter().rposition(|&m| m != f32::NEG_INFINITY).map_or(0, |c| c + 1)).max().unwrap_or(0);
+        if n_vis > 0 {
+            let bias = &bias;
+            acc.data.par_chunks_mut(acc.n_cells).enumerate().for_each(|(h, out)| {
+                LOGITS.with_borrow_mut(|logits| {
+                    let keys = &kf[(h / group) * n_kv * hd..][..n_vis * hd];
+                    logits.resize(rows * n_vis, 0.0);
+                    ffi::gemm_rows(rows, hd, scale, &qf[h * q_head + r0 * q_row..], q_row, keys, logits);
+                    for (l, m) in logits.chunks_exact_mut(n_vis).zip(bias.chunks_exact(n_kv)) {
+                        let Some(sum) = softmax_in_place(l, &m[..n_vis]) else { continue };
+                        // Masked and excluded cells hold 0 now, which leaves their maximum alone.
+                        let inv = 1.0 / sum;
+                        for (o, &l) in out[..n_cells.min(n_vis)].iter_mut().zip(l.iter()) {
+                            *o = o.max(l * inv);
+                        }
+                    }
+                });
+            });
+        }
+        r0 += rows;
+    }
+    Ok(())
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight accumulators let the compiler vectorise without -ffast-math.
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
+/// Lanes of the vectorised loops below: independent accumulators, so that the compiler can
+/// keep them in SIMD registers without reassociating floating-point sums itself.
+const LANES: usize = 16;
+
+/// `l = exp(l + m - max)` over the row, returning the sum of the exponentials (the softmax's
+/// normaliser), or `None` when every cell is masked.
+fn softmax_in_place(l: &mut [f32], m: &[f32]) -> Option<f32> {
+    let mut max = [f32::NEG_INFINITY; LANES];
+    let (mut lc, mc) = (l.chunks_exact_mut(LANES), m.chunks_exact(LANES));
+    let tail_m = mc.remainder();
+    for (l, m) in (&mut lc).zip(mc) {
+        for i in 0..LANES {
+            l[i] += m[i];
+            max[i] = max[i].max(l[i]);
         }
     }
-    acc.iter().sum::<f32>() + ra.iter().zip(rb).map(|(x, y)| x * y).sum::<f32>()
+    let mut max = max.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    for (l, &m) in lc.into_remainder().iter_mut().zip(tail_m) {
+        *l += m;
+        max = max.max(*l);
+    }
+    if max == f32::NEG_INFINITY {
+        return None;
+    }
+    let mut sum = [0f32; LANES];
+    let mut lc = l.chunks_exact_mut(LANES);
+    for l in &mut lc {
+        for i in 0..LANES {
+            l[i] = exp(l[i] - max);
+            sum[i] += l[i];
+        }
+    }
+    let mut sum = sum.iter().sum::<f32>();
+    for l in lc.into_remainder() {
+        *l = exp(*l - max);
+        sum += *l;
+    }
+    Some(sum)
+}
+
+/// `e^x` within a few ulp for `x <= 0`, 0 below -87 (so a masked cell's `-inf` gives 0):
+/// Cephes' `expf` polynomial after a Cody-Waite reduction, branch-free so that the softmax's
+/// loops vectorise (a call to libm's `expf` per cell was the scorer's largest cost).
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    // Adding 1.5 * 2^23 rounds to an integer held in the low mantissa bits.
+    const ROUND: f32 = 12_582_912.0;
+    let xc = x.clamp(-87.0, 88.0);
+    let t = xc * LOG2E + ROUND;
+    let n = t - ROUND;
+    let r = xc - n * LN2_HI - n * LN2_LO;
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1) * r + 0.5;
+    let p = p * r * r + r + 1.0;
+    let two_n = f32::from_bits(((t.to_bits() as i32 - ROUND.to_bits() as i32 + 127) << 23) as u32);
+    if x < -87.0 {
+        0.0
+    } else {
+        p * two_n
+    }
+}
+
+/// Floats of one block of logits (and of its mask) in the flash-attention recompute: its query
+/// rows, 8 to 128, amortise matrixmultiply's packing of the keys (a strided copy for every
+/// product), and one block per thread keeps a 16k-token document's buffers at a few MiB.
+const BLOCK_FLOATS: usize = 1 << 20;
+
+thread_local! {
+    /// One block of logits per scoring thread, kept between blocks and layers.
+    static LOGITS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn exp_is_within_a_few_ulp_of_libm(x in -87.0f32..=0.0) {
+            let (ours, libm) = (exp(x), x.exp());
+            prop_assert!((ours - libm).abs() <= 4.0 * f32::EPSILON * libm, "exp({x}) = {ours}, libm {libm}");
+        }
+
+        #[test]
+        fn softmax_in_place_matches_the_plain_softmax(row in prop::collection::vec((-30.0f32..30.0, any::<bool>()), 1..70)) {
+            let mut l: Vec<f32> = row.iter().map(|r| r.0).collect();
+            let m: Vec<f32> = row.iter().map(|r| if r.1 { f32::NEG_INFINITY } else { 0.0 }).collect();
+            let live: Vec<f32> = row.iter().filter(|r| !r.1).map(|r| r.0).collect();
+            let sum = softmax_in_place(&mut l, &m);
+            if live.is_empty() {
+                prop_assert!(sum.is_none());
+                return Ok(());
+            }
+            let max = live.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+            let want: f32 = live.iter().map(|x| (x - max).exp()).sum();
+            let sum = sum.unwrap();
+            prop_assert!((sum - want).abs() <= 1e-5 * want);
+            for (i, r) in row.iter().enumerate() {
+                if r.1 {
+                    prop_assert_eq!(l[i], 0.0);
+                } else {
+                    prop_assert!((l[i] - (r.0 - max).exp()).abs() <= 1e-6);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn exp_of_a_masked_cell_is_zero() {
+        assert_eq!(exp(f32::NEG_INFINITY), 0.0);
+        assert_eq!(exp(-100.0), 0.0);
+        assert_eq!(exp(0.0), 1.0);
+    }
 }

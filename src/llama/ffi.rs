@@ -185,6 +185,22 @@ pub fn to_f32(ty: u32, src: &[u8], n: usize, out: &mut Vec<f32>) -> Result<()> {
     Ok(())
 }
 
+/// `c[i * n + j] = alpha * (a_i . b_j)` for the `m` rows `a_i = a[i * lda..][..k]` and the
+/// `n = b.len() / k` rows `b_j = b[j * k..][..k]`: queries times keys, through matrixmultiply's
+/// SIMD kernels.
+pub fn gemm_rows(m: usize, k: usize, alpha: f32, a: &[f32], lda: usize, b: &[f32], c: &mut [f32]) {
+    let n = b.len() / k.max(1);
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(lda >= k && a.len() >= (m - 1) * lda + k, "gemm_rows: a holds {} floats", a.len());
+    assert!(c.len() >= m * n, "gemm_rows: c holds {} floats for {m} x {n}", c.len());
+    // SAFETY: the asserts bound every element sgemm reads of `a` and `b` and writes of `c`.
+    unsafe {
+        matrixmultiply::sgemm(m, k, n, alpha, a.as_ptr(), lda as isize, 1, b.as_ptr(), 1, k as isize, 0.0, c.as_mut_ptr(), n as isize, 1);
+    }
+}
+
 /// Bytes of a row of `n` values of ggml type `ty`.
 pub fn row_size(ty: u32, n: usize) -> usize {
     // SAFETY: pure function of its arguments.
