@@ -284,8 +284,7 @@ fn reduce_flash_attn(t: &Tensor<'_>, acc: &mut HeadCellMax, first_row: usize, ex
     let dead = dead_cells(excluded, n_kv);
     let block = (BLOCK_FLOATS / n_kv.max(1)).clamp(8, 128);
     let mut bias = Vec::with_capacity(block * n_kv);
-    let mut r0 = first_row;
-    while r0 < n_tokens {
+    for r0 in (first_row..n_tokens).step_by(block) {
         let rows = block.min(n_tokens - r0);
         // Each row's additive mask, with the excluded cells masked too; under a causal mask
         // the cells past the block's last visible one need no logits at all.
@@ -318,7 +317,6 @@ fn reduce_flash_attn(t: &Tensor<'_>, acc: &mut HeadCellMax, first_row: usize, ex
                 });
             });
         }
-        r0 += rows;
     }
     Ok(())
 }
