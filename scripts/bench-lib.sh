@@ -31,3 +31,25 @@ suite_into() {
     machine_into "$dir"
     "$bin" bench "$@" --out "$dir" 2> "$dir/progress.log"
 }
+
+# `build_at COMMIT`: builds kvcompose at COMMIT in a fresh worktree and prints the binary's path
+# (the "before" of a before-and-after measurement).
+build_at() {
+    local tree
+    tree=$(mktemp -d)/before
+    git worktree add -q "$tree" "$1"
+    (cd "$tree" && cargo build --release --locked -q)
+    echo "$tree/target/release/kvcompose"
+}
+
+# `stock_prompt DOC QUESTION KVFILE`: prints the whole prompt stock llama.cpp gets for DOC and
+# QUESTION, the model's chat template as kvcompose rendered it into the cache file KVFILE.
+stock_prompt() {
+    python3 - "$@" <<'PY'
+import json, struct, sys
+doc, question, kvfile = sys.argv[1:]
+b = open(kvfile, "rb").read()
+t = json.loads(b[20:20 + struct.unpack("<Q", b[12:20])[0]])["template"]
+print(t["prefix"] + open(doc).read() + t["tail_before_question"] + question + t["tail_after_question"], end="")
+PY
+}

@@ -32,13 +32,7 @@ t_load3=$(secs "$out/load-3q.jsonl" "$work/load3.err" "$bin" -m "$model" --kv-lo
 t_full=$(secs "$out/save-full.jsonl" "$work/full.err" "$bin" -m "$model" -f "$work/doc.txt" -p "$q1" -n $n --kv-save "$work/doc-full.kvc" --json)
 
 # Stock llama.cpp: the whole prompt (the model's chat template) for each question.
-render() { python3 - "$work/doc.txt" "$1" "$work/doc-0.25.kvc" <<'PY'
-import json, struct, sys
-b = open(sys.argv[3], "rb").read()
-t = json.loads(b[20:20 + struct.unpack("<Q", b[12:20])[0]])["template"]
-print(t["prefix"] + open(sys.argv[1]).read() + t["tail_before_question"] + sys.argv[2] + t["tail_after_question"], end="")
-PY
-}
+render() { stock_prompt "$work/doc.txt" "$1" "$work/doc-0.25.kvc"; }
 stock() { "$llama_completion" -m "$model" -f "$1" -c 4096 -n $n --temp 0 --seed 0 -no-cnv --no-display-prompt --no-warmup "${@:2}" < /dev/null; }
 i=0; t_stock=()
 for q in "$q1" "$q2" "$q3"; do

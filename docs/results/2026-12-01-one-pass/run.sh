@@ -11,11 +11,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../../../scripts/bench-lib.sh"
 work=$(mktemp -d)
-if [ -z "${BEFORE:-}" ]; then
-    git worktree add -q "$work/before" 42d704c
-    (cd "$work/before" && cargo build --release --locked -q)
-    BEFORE=$work/before/target/release/kvcompose
-fi
+BEFORE=${BEFORE:-$(build_at 42d704c)}
 llama_completion=${LLAMA_COMPLETION:-$(scripts/build-llama-completion.sh | tail -n 1)}
 model=$("$bin" fetch-model smollm2)
 machine_into "$here"
@@ -28,12 +24,7 @@ q="What is the special magic number for the printing house mentioned in the prov
 n=24
 # The stock prompt: the model's chat template around the document and question, as kvcompose renders it.
 "$bin" -m "$model" -f "$work/doc.txt" -p "$q" -n 1 --kv-compose 1 --kv-save "$work/t.kvc" --json > /dev/null
-python3 - "$work/doc.txt" "$q" "$work/t.kvc" > "$work/prompt.txt" <<'PY'
-import json, struct, sys
-b = open(sys.argv[3], "rb").read()
-t = json.loads(b[20:20 + struct.unpack("<Q", b[12:20])[0]])["template"]
-print(t["prefix"] + open(sys.argv[1]).read() + t["tail_before_question"] + sys.argv[2] + t["tail_after_question"], end="")
-PY
+stock_prompt "$work/doc.txt" "$q" "$work/t.kvc" > "$work/prompt.txt"
 printf 'run\tsetting\twall_s\tanswer_has_fact\tpeak_rss_mib\tkv_host_peak_mib\n' > "$here/runs.tsv"
 for i in $(seq "${REPS:-2}"); do
     for setting in one-pass two-pass stock; do

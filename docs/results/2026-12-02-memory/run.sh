@@ -10,12 +10,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../../../scripts/bench-lib.sh"
-if [ -z "${BEFORE:-}" ]; then
-    work=$(mktemp -d)
-    git worktree add -q "$work/before" ca53f3b
-    (cd "$work/before" && cargo build --release --locked -q)
-    BEFORE=$work/before/target/release/kvcompose
-fi
+BEFORE=${BEFORE:-$(build_at ca53f3b)}
 gemma=$("$bin" fetch-model gemma3 | tail -n 1)
 smol=$("$bin" fetch-model smollm2 | tail -n 1)
 common=(--haystack essays --tasks needle --depths 0.5 --methods kvcompose --ratios 0.25 --budgets global)

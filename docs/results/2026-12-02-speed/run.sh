@@ -10,11 +10,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../../../scripts/bench-lib.sh"
 work=$(mktemp -d)
-if [ -z "${BEFORE:-}" ]; then
-    git worktree add -q "$work/before" 70ec7e5
-    (cd "$work/before" && cargo build --release --locked -q)
-    BEFORE=$work/before/target/release/kvcompose
-fi
+BEFORE=${BEFORE:-$(build_at 70ec7e5)}
 llama_completion=${LLAMA_COMPLETION:-$(scripts/build-llama-completion.sh | tail -n 1)}
 model=$("$bin" fetch-model smollm2)
 machine_into "$here"
@@ -31,12 +27,7 @@ PY
     # The stock prompt: the model's chat template around the document and question, as kvcompose renders it.
     "$bin" -m "$model" -f "$doc" -p "$q" -n 1 --kv-compose 1 --kv-save "$work/t.kvc" --json > "$work/t.json"
     tokens=$(python3 -c "import json; print(json.load(open('$work/t.json'))['doc_tokens'])")
-    python3 - "$doc" "$q" "$work/t.kvc" > "$work/prompt.txt" <<'PY'
-import json, struct, sys
-b = open(sys.argv[3], "rb").read()
-t = json.loads(b[20:20 + struct.unpack("<Q", b[12:20])[0]])["template"]
-print(t["prefix"] + open(sys.argv[1]).read() + t["tail_before_question"] + sys.argv[2] + t["tail_after_question"], end="")
-PY
+    stock_prompt "$doc" "$q" "$work/t.kvc" > "$work/prompt.txt"
     for i in $(seq "${REPS:-2}"); do
         for setting in now before stock; do
             case $setting in
