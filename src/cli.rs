@@ -130,6 +130,7 @@ impl BenchArgs {
                 (None, false) => Haystack::Essays,
             },
             seed: u64::from(self.run.seed),
+            only_answered: self.suite.is_some(),
         };
         if let Some(&r) = plan.ratios.iter().find(|&&r| !(r > 0.0 && r <= 1.0)) {
             return Err(Error::RatioOutOfRange(r));

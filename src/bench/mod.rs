@@ -38,6 +38,9 @@ pub struct Plan {
     pub budgets: Vec<BudgetMode>,
     pub haystack: Haystack,
     pub seed: u64,
+    /// Run a case's compressed settings only where the full cache answers it (the suite's
+    /// score counts only those cases), and score its document only then.
+    pub only_answered: bool,
 }
 
 /// The text the retrieval tasks hide their facts in.
@@ -184,7 +187,10 @@ pub fn run(
         for setting in plan.settings() {
             let opts = setting_options(base, setting);
             let scorer = opts.compress.as_ref().map_or(base.compress.as_ref().map_or(Scorer::Repeat, |c| c.scorer), |c| c.scorer);
-            if let Some(store) = store.filter(|_| !scored.iter().any(|(s, _)| *s == scorer)) {
+            // The full cache's answer needs no scores: where they are not kept yet, a case the
+            // full cache misses is then never scored.
+            let unscored_full = setting.is_none() && plan.only_answered && store.is_some_and(|st| !st.has(model, &case.document, base));
+            if let Some(store) = store.filter(|_| !unscored_full && !scored.iter().any(|(s, _)| *s == scorer)) {
                 let o = QaOptions { compress: opts.compress.clone().or_else(|| base.compress.clone()), ..opts.clone() };
                 scored.push((scorer, store.get(model, &case.document, &o)?));
             }
@@ -206,8 +212,12 @@ pub fn run(
                 report: Some(report),
                 stock: None,
             };
+            let skip_rest = setting.is_none() && plan.only_answered && !row.correct;
             progress(&row);
             rows.push(row);
+            if skip_rest {
+                break;
+            }
         }
     }
     Ok(rows)
@@ -356,12 +366,14 @@ pub fn suite_table(rows: &[Row]) -> String {
         c + &format!(" {} |\n", frac(sel))
     };
     let mut s = header("| method | ratio | KV held vs full |", "|---|---|---|");
-    let full_held: f64 = full.iter().filter_map(|r| r.report.as_ref()).map(|r| r.kv_bytes_kept as f64).sum();
+    let kept = |r: &Row| r.report.as_ref().map_or(0.0, |r| r.kv_bytes_kept as f64);
     for ((m, ratio), sel) in by_setting(rows) {
         if m == "full" {
             continue;
         }
-        let held: f64 = sel.iter().filter_map(|r| r.report.as_ref()).map(|r| r.kv_bytes_kept as f64).sum();
+        // Over the cases this setting ran (only the answered ones, when the others were skipped).
+        let held: f64 = sel.iter().map(|r| kept(r)).sum();
+        let full_held: f64 = full.iter().filter(|f| sel.iter().any(|r| key(r) == key(f))).map(|f| kept(f)).sum();
         let den: Vec<&Row> = sel.iter().copied().filter(|r| answered(r)).collect();
         s += &format!("| {m} | {ratio} | {:.3} |", held / full_held.max(1.0));
         s += &cells(&den);

@@ -36,6 +36,12 @@ pub struct ScoreStore {
 }
 
 impl ScoreStore {
+    /// Whether the scored `document` is kept already (a damaged entry counts: it is rescored).
+    pub fn has(&self, model: &Model, document: &str, opts: &QaOptions) -> bool {
+        let Some(dir) = &self.dir else { return false };
+        key(model, document, opts).is_ok_and(|k| dir.join(format!("{k}.bin")).is_file())
+    }
+
     /// The scored `document` from the store, or read and scored now (and then stored).
     pub fn get(&self, model: &Model, document: &str, opts: &QaOptions) -> Result<ScoredDocument> {
         let Some(dir) = &self.dir else { return DocumentSession::score(model, document, opts) };
