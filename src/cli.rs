@@ -70,9 +70,10 @@ pub struct BenchArgs {
     /// accuracy.svg and phases.svg
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Run nothing: redraw the table and plots from an earlier run's results.json
+    /// Run nothing: redraw the table and plots from an earlier run's results.json; repeat it
+    /// to join the rows of several runs (the suite's lengths run apart) into one table
     #[arg(long, value_name = "FILE")]
-    pub from: Option<PathBuf>,
+    pub from: Vec<PathBuf>,
     /// The fidelity suite: needle, two-hop, multi-key and reading-comprehension questions over
     /// three haystacks, scored against the cases the full cache answers; `--lengths` then counts
     /// tokens [default: 1500,3000,5000,7000]

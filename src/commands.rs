@@ -157,9 +157,9 @@ pub fn bench_haystack() -> String {
 }
 
 pub fn bench(args: &BenchArgs) -> Result<()> {
-    let (rows, tasks) = match &args.from {
-        Some(file) => earlier_rows(file)?,
-        None => (run_bench(args)?, args.plan()?.tasks),
+    let (rows, tasks) = match args.from.is_empty() {
+        false => earlier_rows(&args.from)?,
+        true => (run_bench(args)?, args.plan()?.tasks),
     };
     let json = serde_json::to_string_pretty(&rows).expect("rows serialise");
     let suite = args.suite.is_some() || rows.iter().any(|r| r.case.tokens > 0);
@@ -181,10 +181,14 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// The rows of an earlier `--out` run and their tasks, in order of appearance.
-fn earlier_rows(file: &std::path::Path) -> Result<(Vec<bench::Row>, Vec<TaskKind>)> {
-    let text = std::fs::read_to_string(file).map_err(Error::io(format!("reading {}", file.display())))?;
-    let rows: Vec<bench::Row> = serde_json::from_str(&text).map_err(|e| Error::Usage(format!("{} is not a bench results.json: {e}", file.display())))?;
+/// The rows of earlier `--out` runs, in order, and their tasks, in order of appearance.
+fn earlier_rows(files: &[PathBuf]) -> Result<(Vec<bench::Row>, Vec<TaskKind>)> {
+    let mut rows: Vec<bench::Row> = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file).map_err(Error::io(format!("reading {}", file.display())))?;
+        let more: Vec<bench::Row> = serde_json::from_str(&text).map_err(|e| Error::Usage(format!("{} is not a bench results.json: {e}", file.display())))?;
+        rows.extend(more);
+    }
     let mut tasks = Vec::new();
     for r in &rows {
         if !tasks.contains(&r.case.task) {

@@ -224,12 +224,18 @@ fn bench_quick_answers_every_case_under_every_setting() {
     let again = kvcompose(&["bench", "--from", dir.join("results.json").to_str().unwrap()]);
     assert!(again.status.success(), "{}", stderr(&again));
     assert_eq!(String::from_utf8_lossy(&again.stdout), table);
+    // Repeated, it joins the runs' rows: the same run twice counts every case twice.
+    let json = dir.join("results.json");
+    let twice = kvcompose(&["bench", "--from", json.to_str().unwrap(), "--from", json.to_str().unwrap()]);
+    assert!(twice.status.success(), "{}", stderr(&twice));
+    assert!(String::from_utf8_lossy(&twice.stdout).contains("| full | 1 | 2/2 | 2/2 |"), "{}", String::from_utf8_lossy(&twice.stdout));
     fails_with(&["bench", "--from", dir.join("results.md").to_str().unwrap()], "is not a bench results.json");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The fidelity suite's quick variant: one case of each kind, scored once into a store; a second
-/// run with another setting reads the scores back and answers the full cache alike.
+/// The fidelity suite's quick variant: one case of each kind, those the full cache answers scored
+/// once into a store; a second run with another setting reads the scores back and answers the
+/// full cache alike (from the scored state where kept, else from a plain load).
 #[test]
 fn suite_quick_scores_each_case_once_and_reports_against_the_full_caches_answers() {
     let dir = std::env::temp_dir().join(format!("kvcompose-suite-{}", std::process::id()));
@@ -249,7 +255,13 @@ fn suite_quick_scores_each_case_once_and_reports_against_the_full_caches_answers
     assert_eq!(kinds.len(), 4, "one case of each kind");
     assert!(kinds.contains(&"needle") && kinds.contains(&"twohop") && kinds.contains(&"twokey"), "{kinds:?}");
     assert!(first.iter().all(|r| r["tokens"] == 1000));
-    assert_eq!(std::fs::read_dir(&scores).unwrap().count(), 4, "one scored document per case");
+    // Only the cases the full cache answers count, so only they are scored and compressed.
+    let answered: Vec<&serde_json::Value> = first.iter().filter(|r| r["method"] == "full" && r["correct"] == true).collect();
+    assert!(!answered.is_empty(), "the full cache answers none of {first:?}");
+    assert_eq!(std::fs::read_dir(&scores).unwrap().count(), answered.len(), "one scored document per answered case");
+    let compressed: Vec<&serde_json::Value> = first.iter().filter(|r| r["method"] != "full").collect();
+    assert_eq!(compressed.len(), answered.len());
+    assert!(compressed.iter().zip(&answered).all(|(c, f)| c["question"] == f["question"] && c["task"] == f["task"]));
     let table = std::fs::read_to_string(dir.join("results.md")).unwrap();
     assert!(table.contains("| kvcompose+global | 0.25 |") && table.contains("Calibration") && table.contains("| full |"), "{table}");
     // Another setting from the same scores: the same documents and full-cache answers.
