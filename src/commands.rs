@@ -157,10 +157,7 @@ pub fn bench_haystack() -> String {
 }
 
 pub fn bench(args: &BenchArgs) -> Result<()> {
-    let (rows, tasks) = match args.from.is_empty() {
-        false => earlier_rows(&args.from)?,
-        true => (run_bench(args)?, args.plan()?.tasks),
-    };
+    let (rows, tasks) = if args.from.is_empty() { (run_bench(args)?, args.plan()?.tasks) } else { earlier_rows(&args.from)? };
     let json = serde_json::to_string_pretty(&rows).expect("rows serialise");
     let suite = args.suite.is_some() || rows.iter().any(|r| r.case.tokens > 0);
     let table = if suite { bench::suite_table(&rows) } else { bench::table(&rows, &tasks) + &bench::targets::verdicts(&rows) };

@@ -36,16 +36,20 @@ pub struct ScoreStore {
 }
 
 impl ScoreStore {
+    /// Where the scored `document` is kept (`None` without a store).
+    fn path(&self, model: &Model, document: &str, opts: &QaOptions) -> Result<Option<PathBuf>> {
+        let Some(dir) = &self.dir else { return Ok(None) };
+        Ok(Some(dir.join(format!("{}.bin", key(model, document, opts)?))))
+    }
+
     /// Whether the scored `document` is kept already (a damaged entry counts: it is rescored).
     pub fn has(&self, model: &Model, document: &str, opts: &QaOptions) -> bool {
-        let Some(dir) = &self.dir else { return false };
-        key(model, document, opts).is_ok_and(|k| dir.join(format!("{k}.bin")).is_file())
+        self.path(model, document, opts).is_ok_and(|p| p.is_some_and(|p| p.is_file()))
     }
 
     /// The scored `document` from the store, or read and scored now (and then stored).
     pub fn get(&self, model: &Model, document: &str, opts: &QaOptions) -> Result<ScoredDocument> {
-        let Some(dir) = &self.dir else { return DocumentSession::score(model, document, opts) };
-        let path = dir.join(format!("{}.bin", key(model, document, opts)?));
+        let (Some(dir), Some(path)) = (&self.dir, self.path(model, document, opts)?) else { return DocumentSession::score(model, document, opts) };
         if let Ok(bytes) = std::fs::read(&path) {
             // A damaged entry is scored again and replaced.
             if let Ok(doc) = decode(&bytes) {

@@ -19,7 +19,8 @@ if [ -z "${JOIN_ONLY:-}" ]; then
     done
 fi
 short=docs/results/2026-12-01-fidelity
-python3 - "$short/defaults-recheck/results.json" "$short/main/results.json" "$out"/[0-9]*/results.json > "$out/joined.json" <<'PY'
+joined=$(mktemp)
+python3 - "$short/defaults-recheck/results.json" "$short/main/results.json" "$out"/[0-9]*/results.json > "$joined" <<'PY'
 import json, sys
 recheck, main, *long = sys.argv[1:]
 rows = json.load(open(recheck))
@@ -29,4 +30,4 @@ for f in long:
 json.dump(rows, sys.stdout)
 PY
 mkdir -p "$out/whole"
-"$bin" bench --from "$out/joined.json" --out "$out/whole" > /dev/null
+"$bin" bench --from "$joined" --out "$out/whole" > /dev/null
