@@ -40,7 +40,8 @@ pub struct BenchArgs {
     /// A few cases, for a smoke test (one needle, 2k tokens, KVCompose and StreamingLLM at 0.25)
     #[arg(long)]
     pub quick: bool,
-    /// Tasks [default: all]
+    /// Tasks [default: all]; with --suite, the kinds of its cases to run (the QA kind is
+    /// squad,hotpotqa), the others left out as if not drawn
     #[arg(long, value_enum, value_delimiter = ',')]
     pub tasks: Vec<TaskKind>,
     /// Haystack sizes in characters, 4-5 per token [default: 8000,16000,30500]

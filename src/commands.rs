@@ -298,7 +298,12 @@ fn suite_cases(args: &BenchArgs, plan: &Plan, src: &bench::tasks::Sources) -> Re
         squad: src.squad.as_ref().map(|s| bench::suite::only_items(s, bench::suite::SQUAD_ANSWERABLE)),
         hotpotqa: src.hotpotqa.as_ref().map(|s| bench::suite::only_items(s, bench::suite::HOTPOTQA_ANSWERABLE)),
     };
-    bench::suite::cases(&hay, &qa, &lengths, per_kind, plan.seed).ok_or_else(|| Error::Usage("the suite needs SQuAD and HotpotQA".into()))
+    let mut cases = bench::suite::cases(&hay, &qa, &lengths, per_kind, plan.seed).ok_or_else(|| Error::Usage("the suite needs SQuAD and HotpotQA".into()))?;
+    // Filtered after drawing, so a kind's cases are the same with or without the others.
+    if !args.tasks.is_empty() {
+        cases.retain(|c| args.tasks.contains(&c.task));
+    }
+    Ok(cases)
 }
 
 /// The QA set of `task` when the plan asks for it, fetched into the data cache on first use.
