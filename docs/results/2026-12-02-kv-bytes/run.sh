@@ -10,7 +10,7 @@ out=docs/results/2026-12-02-kv-bytes
 scores=${SCORES:-$HOME/.cache/kvcompose/scores}
 suite_into "$out/q8_0" --suite qa --lengths 1500,3000 --per-kind 8 --scores "$scores" -n 32 \
     -ctk q8_0 -ctv q8_0 --methods kvcompose --budgets global --ratios 0.4706,0.2353
-# The three two-key cases KVCompose misses at 3k, with more of the cache kept (scores as above).
+# The two two-key cases KVCompose misses at 3k, with more of the cache kept (scores as above).
 suite_into "$out/twokey-3k" --suite qa --lengths 3000 --per-kind 8 --tasks twokey --scores "$scores" -n 32 \
     -ctk q8_0 -ctv q8_0 --methods kvcompose --budgets global,uniform --ratios 0.9,0.7
 # A probe of q4_0 (18 bytes per 32 values: 0.8889 and 0.4444 of the cells hold f16's bytes at
