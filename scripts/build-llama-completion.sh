@@ -46,6 +46,12 @@ cp "$work"/*/vendor/llama.cpp/tools/completion/{completion.cpp,main.cpp,CMakeLis
 # Only the completion tool: the bundled tools/ holds no other sources.
 printf 'find_package(Threads REQUIRED)\nllama_add_compile_flags()\nadd_subdirectory(completion)\n' > "$src/tools/CMakeLists.txt"
 
+# Without AMX kernels, as kvcompose's own build (.cargo/config.toml): ggml's AMX matmul crashes
+# on some machines that have it, and the two builds should compute alike.
+if [ "$(uname -m)" = x86_64 ]; then
+    amx_off="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+    export CFLAGS="${CFLAGS:-} $amx_off" CXXFLAGS="${CXXFLAGS:-} $amx_off"
+fi
 # shellcheck disable=SC2086
 cmake -S "$src" -B "$out/build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
     -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF \
