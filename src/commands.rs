@@ -102,6 +102,9 @@ pub fn qa(args: &QaArgs) -> Result<()> {
         (None, Some(file)) => Source::Text(document::read(file)?),
         (None, None) => return Err(Error::Usage("give the document with -f, or a cache file with --kv-load".into())),
     };
+    if let Some(path) = &args.kv_save {
+        kvfile::check_target(path)?;
+    }
     let model = load_model(run)?;
     let mut ds = match source {
         Source::Text(doc) => load_document(&model, &doc, &questions, &opts)?,

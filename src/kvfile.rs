@@ -212,10 +212,7 @@ pub fn read(path: &Path) -> Result<KvFile> {
 /// it. A failed or killed write leaves the old file, or none.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let ctx = || format!("writing cache file {}", path.display());
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = folder_of(path);
     let mut builder = tempfile::Builder::new();
     builder.prefix(".kvcompose-").suffix(".tmp");
     // As any file the user writes (tempfile's own default is private): 0666 less the umask.
@@ -227,6 +224,27 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     // The rename itself reaches the disk with the directory.
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// The folder a file at `path` goes into.
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Checks, before a document is loaded, that a cache file can be written at `path`: its folder
+/// exists and `path` is not a folder. (Whether the disk has room is only known when writing.)
+pub fn check_target(path: &Path) -> Result<()> {
+    let usage = |why: &str| Err(Error::Usage(format!("cannot write the cache file {}: {why}", path.display())));
+    if path.is_dir() {
+        return usage("it is a folder");
+    }
+    if !folder_of(path).is_dir() {
+        return usage("its folder does not exist");
     }
     Ok(())
 }
@@ -382,6 +400,16 @@ pub(crate) mod tests {
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 1, "no temporary file left: {names:?}");
         assert!(write_atomic(&dir.path().join("missing/doc.kvc"), b"x").is_err());
+    }
+
+    #[test]
+    fn a_target_in_a_missing_folder_or_on_a_folder_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(check_target(&dir.path().join("doc.kvc")).is_ok());
+        let missing = check_target(&dir.path().join("missing/doc.kvc")).unwrap_err().to_string();
+        assert!(missing.contains("its folder does not exist"), "{missing}");
+        assert!(check_target(dir.path()).unwrap_err().to_string().contains("it is a folder"));
+        assert!(check_target(Path::new("doc.kvc")).is_ok());
     }
 
     /// The fuzz target's seed (written by `fuzz/seed.py`) is a valid file body.

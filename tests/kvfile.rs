@@ -143,8 +143,14 @@ fn cli_saves_loads_and_refuses_bad_files() {
     assert!(!out.status.success() && stderr(&out).contains("cannot be used with"), "{}", stderr(&out));
     let out = run(load(f, &["--kv-compose", "0.25"]));
     assert!(!out.status.success() && stderr(&out).contains("cannot be used with"), "{}", stderr(&out));
-    // A save that cannot be written leaves nothing behind and says where.
+    // A save that cannot be written is refused before the document loads, says why and leaves
+    // nothing behind.
     let nowhere = dir.join("no/such/dir/x.kvc").display().to_string();
-    fails_with(&["-m", &smol, "-f", doc, "-p", "q", "-n", "1", "--kv-save", &nowhere], &["writing cache file"]);
+    fails_with(&["-m", &smol, "-f", doc, "-p", "q", "-n", "1", "--kv-save", &nowhere], &["cannot write the cache file", "its folder does not exist"]);
     assert!(!Path::new(&nowhere).exists());
+    let folder = dir.display().to_string();
+    fails_with(
+        &["-m", &smol, "-f", doc, "-p", "q", "-n", "1", "--kv-compose", "0.5", "--kv-save", &folder],
+        &["cannot write the cache file", "it is a folder"],
+    );
 }
