@@ -264,6 +264,9 @@ pub struct RunArgs {
     /// Max-pool scores over this many neighbouring tokens on each side (keeps spans)
     #[arg(long = "kv-pool", default_value_t = 0, hide = true)]
     pub kv_pool: usize,
+    /// Score each token on its own, not by the best token of its word
+    #[arg(long = "kv-no-words", hide = true)]
+    pub kv_no_words: bool,
     /// How the query heads of a GQA group combine into their KV head's score
     #[arg(long = "kv-group", value_enum, default_value = "mean", hide = true)]
     pub kv_group: Aggregation,
@@ -365,7 +368,13 @@ impl RunArgs {
             chunk: self.kv_chunk,
             prefill: self.kv_prefill,
             scorer: self.kv_score,
-            scores: ScoreOptions { group: self.kv_group, add_head_mean: !self.kv_no_head_mean, pool: self.kv_pool, composite: self.kv_composite },
+            scores: ScoreOptions {
+                group: self.kv_group,
+                add_head_mean: !self.kv_no_head_mean,
+                pool: self.kv_pool,
+                composite: self.kv_composite,
+                words: !self.kv_no_words,
+            },
             local: self.kv_local,
             budget_mode: self.kv_budget.unwrap_or_default(),
             layer_floor: self.kv_floor,

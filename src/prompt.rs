@@ -32,6 +32,14 @@ impl PromptTokens {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The word of each prefix and document token (what the cache holds of the prompt), from
+    /// the tokens' text pieces.
+    pub fn word_ids(&self, model: &LlamaModel) -> Vec<u32> {
+        let vocab = model.vocab();
+        let pieces: Vec<Vec<u8>> = self.prefix.iter().chain(&self.document).map(|&t| vocab.token_to_piece(t, false, None)).collect();
+        crate::compress::words::word_ids(&pieces)
+    }
 }
 
 /// The model's chat template with the document then the question in the user turn, or a plain

@@ -201,11 +201,13 @@ impl<'m> DocumentSession<'m> {
                 CompressStats { cells_full: n_doc, mean_layer_cells: n_doc, t_prefill_ms: t0.elapsed().as_secs_f64() * 1e3, ..Default::default() }
             }
             Some((c, plan)) => {
+                let words = prompt.word_ids(&model.inner);
                 let input = Inputs {
                     prefix: &prompt.prefix,
                     doc: &prompt.document,
                     copy_intro: &copy_intro,
                     query: opts.query_aware.then_some(prompt.tail.as_slice()),
+                    words: &words,
                 };
                 match plan.prefill {
                     Prefill::Layers => pipeline::prefill_layers(&mut session, input, c, plan, progress)?,
@@ -280,7 +282,7 @@ impl<'m> DocumentSession<'m> {
         }
         let n_total = prompt.prefix.len() + prompt.document.len();
         let (state, stats) = match &opts.compress {
-            Some(c) => pipeline::compress_scored(&model.info, doc, c)?,
+            Some(c) => pipeline::compress_scored(&model.info, doc, &prompt.word_ids(&model.inner), c)?,
             None => (doc.state.clone(), CompressStats { cells_full: n_total, mean_layer_cells: n_total, t_prefill_ms: doc.t_prefill_ms, ..Default::default() }),
         };
         if stats.cells_full != n_total {

@@ -6,7 +6,8 @@ use crate::util::*;
 use kvcompose::compress::MethodName;
 use kvcompose::llama::FlashAttn;
 use kvcompose::pipeline::BudgetMode;
-use kvcompose::qa::DocumentSession;
+use kvcompose::prompt;
+use kvcompose::qa::{DocumentSession, QaOptions};
 
 #[test]
 fn a_scored_document_compresses_as_the_layer_by_layer_prefill_does() {
@@ -74,4 +75,41 @@ fn per_head_budgets_keep_each_heads_own_top_tokens_and_mask_the_padding() {
     let mut on = opts.clone();
     on.session.flash_attn = FlashAttn::On;
     assert!(DocumentSession::from_scored(model, doc, &scored, &[LONG_QUESTION], &on).is_err());
+}
+
+/// Words pooled (the default): every head keeps each word of the document whole or not at all,
+/// but for the one word its budget cuts. Scored token by token, the same document cuts many.
+#[test]
+fn heads_keep_words_whole_but_the_one_their_budget_cuts() {
+    let model = smollm2();
+    let doc = doc_prefix(4000);
+    let opts = qa_options(FlashAttn::On, "f16", "f16", Some(0.125));
+    assert!(opts.compress.as_ref().unwrap().scores.words, "words are pooled by default");
+    let scored = DocumentSession::score(model, doc, &opts).unwrap();
+    let words = prompt::template(&model.inner).tokenize(&model.inner, doc, "").unwrap().word_ids(&model.inner);
+    // Per (layer, head): the words it keeps part of, those reaching into the prefix (always
+    // kept) aside.
+    let cut_words = |opts: &QaOptions| -> Vec<usize> {
+        let ds = DocumentSession::from_scored(model, doc, &scored, &[LONG_QUESTION], opts).unwrap();
+        let prefix_words = words[scored.n_prefix - 1];
+        let n_words = *words.last().unwrap() as usize + 1;
+        let mut size = vec![0usize; n_words];
+        words.iter().for_each(|&w| size[w as usize] += 1);
+        ds.stats()
+            .origins
+            .iter()
+            .flatten()
+            .map(|kept| {
+                let mut held = vec![0usize; n_words];
+                kept.iter().for_each(|&p| held[words[p as usize] as usize] += 1);
+                (0..n_words).filter(|&w| w as u32 > prefix_words && held[w] > 0 && held[w] < size[w]).count()
+            })
+            .collect()
+    };
+    let pooled = cut_words(&opts);
+    assert!(pooled.iter().all(|&n| n <= 1), "a head cuts more than one word: {pooled:?}");
+    let mut plain = opts.clone();
+    plain.compress.as_mut().unwrap().scores.words = false;
+    let unpooled = cut_words(&plain);
+    assert!(unpooled.iter().sum::<usize>() > 5 * unpooled.len(), "token by token, heads cut words often: {unpooled:?}");
 }

@@ -9,6 +9,7 @@ pub mod budget;
 pub mod methods;
 pub mod scores;
 pub mod select;
+pub mod words;
 
 pub use budget::{allocate_global, allocate_heads};
 pub use methods::{Method, MethodName};

@@ -23,11 +23,15 @@ pub struct ScoreOptions {
     /// slots as its head with the most scores above the global threshold).
     #[serde(default)]
     pub composite: Aggregation,
+    /// Raise each token's score to the best of its word ([`super::words`]), so that a head
+    /// keeps a number or a name whole. Off in results and cache files written before it existed.
+    #[serde(default)]
+    pub words: bool,
 }
 
 impl Default for ScoreOptions {
     fn default() -> Self {
-        ScoreOptions { group: Aggregation::Mean, add_head_mean: true, pool: 0, composite: Aggregation::Mean }
+        ScoreOptions { group: Aggregation::Mean, add_head_mean: true, pool: 0, composite: Aggregation::Mean, words: true }
     }
 }
 

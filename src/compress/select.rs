@@ -38,6 +38,13 @@ impl LayerSlots {
         }
     }
 
+    /// Raises each slot's score to the best of its token's word (`words[position]`) in its head.
+    pub fn pool_words(&mut self, words: &[u32]) {
+        for (score, origin) in self.score.iter_mut().zip(&self.origin) {
+            super::words::pool_words(score, origin, words);
+        }
+    }
+
     /// Empties every head's slots from `from` on: they hold no token for this layer (origin -1,
     /// score -inf), so no selection keeps them while other layers use those cells.
     pub fn clear_from(&mut self, from: usize) {

@@ -33,7 +33,7 @@ use crate::llama::{cache, LayerInput, Session};
 /// cache, which slides as stock's does; each keeps the document's last window, as after a stock
 /// prefill, and only the global layers are scored and compressed.
 pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOptions, plan: &Plan, progress: &mut Progress<'_>) -> Result<CompressStats> {
-    let Inputs { prefix, doc, copy_intro, query } = input;
+    let Inputs { prefix, doc, copy_intro, query, words } = input;
     let layout = CompressedLayers::of(&session.model.info)?;
     // `Plan::new` resolved `Layers` only for models and options that it fits.
     debug_assert!(opts.budget_mode != BudgetMode::GlobalMasked);
@@ -100,12 +100,12 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
         if method.needs_scores() {
             let scope = PassScope { skip: copy_intro.len(), excluded: Vec::new() };
             let (m, h) = session.score_layer(layer_input(l, &copy, std::mem::take(&mut h_copy)), scope, pos, l, n_total)?;
-            absorb(&mut slots, &m, n_head_kv, opts);
+            absorb(&mut slots, &m, n_head_kv, opts, words);
             h_copy = h;
             session.truncate(pos)?;
             if let Some(q) = query {
                 let (m, h) = session.score_layer(layer_input(l, q, std::mem::take(&mut h_query)), PassScope::default(), pos, l, n_total)?;
-                absorb(&mut slots, &m, n_head_kv, opts);
+                absorb(&mut slots, &m, n_head_kv, opts, words);
                 h_query = h;
                 session.truncate(pos)?;
             }

@@ -78,7 +78,7 @@ impl CompressOptions {
         match self.method {
             MethodName::Kvzip => CompressOptions {
                 scorer: Scorer::Kvzip,
-                scores: ScoreOptions { group: crate::compress::Aggregation::Max, add_head_mean: false, pool: 0, ..self.scores },
+                scores: ScoreOptions { group: crate::compress::Aggregation::Max, add_head_mean: false, pool: 0, words: false, ..self.scores },
                 budget_mode: BudgetMode::Heads,
                 ..self.clone()
             },
@@ -170,6 +170,8 @@ pub struct Inputs<'a> {
     pub copy_intro: &'a [LlamaToken],
     /// Question tokens that also score the cache (query-aware mode).
     pub query: Option<&'a [LlamaToken]>,
+    /// The word of each prefix and document position ([`crate::compress::words::word_ids`]).
+    pub words: &'a [u32],
 }
 
 /// What a compressed prefill did, for the report.
@@ -362,10 +364,14 @@ pub fn per_model_layer<T: Clone>(n_layer: usize, layers: &[usize], values: impl 
     out
 }
 
-/// Raises a layer's running scores with one pass's maxima, aggregated per KV head.
-fn absorb(slots: &mut LayerSlots, m: &HeadCellMax, n_head_kv: usize, opts: &CompressOptions) {
+/// Raises a layer's running scores with one pass's maxima, aggregated per KV head (and pooled
+/// over words: the word max of a running max is the running max of word maxima).
+fn absorb(slots: &mut LayerSlots, m: &HeadCellMax, n_head_kv: usize, opts: &CompressOptions, words: &[u32]) {
     let heads: Vec<&[f32]> = (0..m.n_head).map(|h| m.head(h)).collect();
     slots.absorb(&kv_head_scores(&heads, n_head_kv, opts.scores));
+    if opts.scores.words {
+        slots.pool_words(words);
+    }
 }
 
 fn ms(t: Instant) -> f64 {

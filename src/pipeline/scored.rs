@@ -81,9 +81,10 @@ pub fn prefill_scored(
 }
 
 /// Compresses a scored document's cache on the host, no decode: the selection that `opts`
-/// makes from `doc`'s scores, composed from its whole state. Returns the composed state (for a
-/// fresh context; per-layer rows with global budgets) and what it holds.
-pub fn compress_scored(info: &ModelInfo, doc: &ScoredDocument, opts: &CompressOptions) -> Result<(Vec<u8>, CompressStats)> {
+/// makes from `doc`'s scores (`words`: the word of each of its positions), composed from its
+/// whole state. Returns the composed state (for a fresh context; per-layer rows with global
+/// budgets) and what it holds.
+pub fn compress_scored(info: &ModelInfo, doc: &ScoredDocument, words: &[u32], opts: &CompressOptions) -> Result<(Vec<u8>, CompressStats)> {
     let t0 = Instant::now();
     let layout = CompressedLayers::of(info)?;
     if opts.budget_mode == BudgetMode::GlobalMasked || opts.local {
@@ -102,7 +103,7 @@ pub fn compress_scored(info: &ModelInfo, doc: &ScoredDocument, opts: &CompressOp
         let mut s = LayerSlots::new(info.n_head_kv);
         s.append(&all);
         if method.needs_scores() {
-            absorb(&mut s, m, info.n_head_kv, opts);
+            absorb(&mut s, m, info.n_head_kv, opts, words);
         }
         slots.push(s);
     }
