@@ -9,7 +9,7 @@ use crate::bench::{Haystack, Plan};
 use crate::compress::{Aggregation, MethodName, ScoreOptions};
 use crate::error::{Error, Result};
 use crate::llama::{FlashAttn, KvType, SessionParams};
-use crate::pipeline::{BudgetMode, CompressOptions, Prefill, Scorer, DEFAULT_LAYER_FLOOR};
+use crate::pipeline::{BudgetMode, CompressOptions, Prefill, Scorer};
 use crate::qa::{Load, QaOptions};
 
 #[derive(Debug, Parser)]
@@ -285,8 +285,9 @@ pub struct RunArgs {
     #[arg(long = "kv-budget", value_enum, hide = true)]
     pub kv_budget: Option<BudgetMode>,
     /// With global budgets, the least a layer keeps, as a fraction of the uniform budget
-    #[arg(long = "kv-floor", value_name = "F", default_value_t = DEFAULT_LAYER_FLOOR, hide = true)]
-    pub kv_floor: f64,
+    /// [default: 0.25, or 1 where the model has sliding-window layers]
+    #[arg(long = "kv-floor", value_name = "F", hide = true)]
+    pub kv_floor: Option<f64>,
     /// Also score the cache with the question (the compressed cache then suits that question)
     #[arg(long = "kv-query-aware", hide = true)]
     pub query_aware: bool,

@@ -52,8 +52,8 @@ impl QaOptions {
         if !(c.ratio > 0.0 && c.ratio <= 1.0) {
             return Err(Error::RatioOutOfRange(c.ratio));
         }
-        if !(0.0..=1.0).contains(&c.layer_floor) {
-            return Err(Error::Usage(format!("--kv-floor must be in [0, 1], got {}", c.layer_floor)));
+        if let Some(f) = c.layer_floor.filter(|f| !(0.0..=1.0).contains(f)) {
+            return Err(Error::Usage(format!("--kv-floor must be in [0, 1], got {f}")));
         }
         let c = c.effective();
         if c.local && c.budget_mode != BudgetMode::Uniform {
@@ -170,7 +170,7 @@ impl<'m> DocumentSession<'m> {
         let planned = match opts.compress.clone() {
             Some(mut c) => {
                 let plan = Plan::new(&c, info, len, &opts.session, opts.n_ctx)?;
-                (c.prefill, c.chunk) = (plan.prefill, plan.chunk);
+                (c.prefill, c.chunk, c.layer_floor) = (plan.prefill, plan.chunk, Some(plan.layer_floor));
                 Some((c, plan))
             }
             None => None,
@@ -556,7 +556,7 @@ mod tests {
             scores: ScoreOptions::default(),
             local: false,
             budget_mode,
-            layer_floor: 0.25,
+            layer_floor: None,
         })
     }
 
@@ -604,7 +604,7 @@ mod tests {
         r.compress.as_mut().unwrap().ratio = 1.5;
         assert!(matches!(r.check(ONE), Err(Error::RatioOutOfRange(_))));
         r.compress.as_mut().unwrap().ratio = 0.5;
-        r.compress.as_mut().unwrap().layer_floor = -0.1;
+        r.compress.as_mut().unwrap().layer_floor = Some(-0.1);
         assert!(usage(r.check(ONE)).contains("--kv-floor"));
     }
 }

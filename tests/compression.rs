@@ -7,7 +7,7 @@ use kvcompose::compress::Selection;
 use kvcompose::llama::callback::{HeadCellMax, LiveSlots, PassScope};
 use kvcompose::llama::state::SeqState;
 use kvcompose::llama::{cache, FlashAttn, Model, Session, SessionParams};
-use kvcompose::pipeline::{BudgetMode, CompressOptions, CompressedLayers, Prefill};
+use kvcompose::pipeline::{BudgetMode, CompressOptions, CompressedLayers, Prefill, DEFAULT_LAYER_FLOOR};
 use kvcompose::prompt;
 use kvcompose::qa::{DocumentSession, QaOptions};
 use llama_cpp_2::token::LlamaToken;
@@ -187,7 +187,10 @@ fn exact_rows(model: &Model, chars: usize, budget_mode: BudgetMode, how: fn(QaOp
     let layout = CompressedLayers::of(&model.info).unwrap();
     for &(fa, k, v) in caches {
         let mut opts = how(qa_options(fa, k, v, Some(0.25)));
-        opts.compress.as_mut().unwrap().budget_mode = budget_mode;
+        let c = opts.compress.as_mut().unwrap();
+        // A quarter's floor on every model, so that layers hold different numbers of cells
+        // (Gemma's global layers share the budget evenly by default).
+        (c.budget_mode, c.layer_floor) = (budget_mode, Some(DEFAULT_LAYER_FLOOR));
         let mut ds = DocumentSession::load(model, doc_prefix(chars), &[LONG_QUESTION], &opts).unwrap();
         let stats = ds.stats().clone();
         let budget = (0.25 * p.doc.len() as f64).ceil() as usize;

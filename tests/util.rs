@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use kvcompose::compress::ScoreOptions;
 use kvcompose::fetch;
 use kvcompose::llama::{FlashAttn, KvType, Model, SessionParams};
-use kvcompose::pipeline::{CompressOptions, DEFAULT_LAYER_FLOOR};
+use kvcompose::pipeline::CompressOptions;
 use kvcompose::qa::QaOptions;
 
 pub fn model_path(m: &fetch::KnownFile) -> PathBuf {
@@ -85,7 +85,7 @@ pub fn qa_options(fa: FlashAttn, k: &str, v: &str, ratio: Option<f64>) -> QaOpti
             scores: ScoreOptions::default(),
             local: false,
             budget_mode: Default::default(),
-            layer_floor: DEFAULT_LAYER_FLOOR,
+            layer_floor: None,
         }),
         query_aware: false,
     }

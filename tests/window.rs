@@ -1,7 +1,8 @@
 //! Sliding-window models (Gemma 3, 512-token window) compressed at every document length from
 //! one window to a few thousand tokens, through the binary: none fails. Contexts sized for the
 //! budget alone once left the window cache no cell for a chunk (NoKvCacheSlot on 1.3k-1.6k
-//! tokens at 0.25).
+//! tokens at 0.25). Their few global layers share the budget evenly unless `--kv-floor` says
+//! otherwise.
 
 use crate::util::{kvcompose, model_path, stderr, LONG_DOC};
 use kvcompose::fetch;
@@ -23,6 +24,10 @@ fn gemma3_compresses_every_length_from_one_window_to_3k_tokens() {
         assert!(out.status.success(), "{chars} characters at {ratio}: {}", stderr(&out));
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         tokens.push(report["doc_tokens"].as_u64().unwrap());
+        // By default the global layers share the budget evenly (a quarter's floor gave layer 5
+        // about 73% of it and starved the others).
+        let shares = report["layer_budgets_global"].as_array().unwrap();
+        assert!(shares.len() == 3 && shares.iter().all(|s| *s == shares[0]), "{chars} characters at {ratio}: {shares:?}");
     }
     assert!(tokens[0] <= 560 && *tokens.last().unwrap() >= 2_600, "lengths covered: {tokens:?}");
     assert!(tokens.windows(2).all(|w| w[0] < w[1] && w[1] - w[0] <= 230), "steps of at most 230 tokens: {tokens:?}");

@@ -1,7 +1,7 @@
 //! The step every compressed path shares, free of llama.cpp: from each layer's scored slots to
 //! the cells each layer keeps and the slots each of its heads keeps in them.
 
-use super::{BudgetMode, CompressOptions};
+use super::{BudgetMode, CompressOptions, DEFAULT_LAYER_FLOOR};
 use crate::compress::budget::{allocate_global, allocate_heads, composite_scores};
 use crate::compress::select::top_k_per_head;
 use crate::compress::LayerSlots;
@@ -43,7 +43,8 @@ pub fn composite(slots: &LayerSlots, opts: &CompressOptions) -> Vec<f32> {
 pub fn floor_cells(budget: usize, protected: usize, opts: &CompressOptions) -> usize {
     match opts.budget_mode {
         BudgetMode::Uniform => 0,
-        _ => protected.max((opts.layer_floor * budget as f64) as usize),
+        // Unresolved only where no model is known (pure tests): the full-attention default.
+        _ => protected.max((opts.layer_floor.unwrap_or(DEFAULT_LAYER_FLOOR) * budget as f64) as usize),
     }
 }
 
@@ -140,7 +141,7 @@ mod tests {
             scores: Default::default(),
             local: false,
             budget_mode: mode,
-            layer_floor: floor,
+            layer_floor: Some(floor),
         }
     }
 

@@ -68,7 +68,9 @@ pub struct CompressOptions {
     pub budget_mode: BudgetMode,
     /// With global budgets, each layer keeps at least this fraction of the uniform budget: the
     /// global top-k alone leaves layers whose attention is diffuse (low maxima) a few dozen cells.
-    pub layer_floor: f64,
+    /// `None`: the model's default ([`layer_floor`]), made concrete by [`Plan::new`].
+    #[serde(default)]
+    pub layer_floor: Option<f64>,
 }
 
 impl CompressOptions {
@@ -130,6 +132,19 @@ pub enum Prefill {
 /// answered 44 of the 46 cases the full cache answers at 0.25 (none: 42, a half: 43) and 38 at
 /// 0.125 (none: 38, a half: 31).
 pub const DEFAULT_LAYER_FLOOR: f64 = 0.25;
+
+/// Default `layer_floor` where the model has sliding-window layers: its few global layers, the
+/// only ones compressed, share the budget evenly. The window layers read what is near, so every
+/// global layer carries the document's long-range reads, and a global top-k over three layers of
+/// one KV head each starves two of them: on Gemma 3's suite cases at 1.5k-5k tokens
+/// (`docs/results/2026-12-05-gemma-floor`) even shares answered 31 of the 34 cases the full cache
+/// answers at 0.25 and 30 at 0.125, a quarter's floor 28 and 13.
+pub const WINDOW_MODEL_LAYER_FLOOR: f64 = 1.0;
+
+/// The layer floor a model gets unless `--kv-floor` says otherwise.
+pub fn layer_floor(c: &CompressOptions, info: &ModelInfo) -> f64 {
+    c.layer_floor.unwrap_or(if info.n_swa.is_some() { WINDOW_MODEL_LAYER_FLOOR } else { DEFAULT_LAYER_FLOOR })
+}
 
 /// `Prefill::Auto` made concrete for this model and these options (which
 /// `QaOptions::check` has passed); `Layers` where the model cannot is an error.
@@ -261,12 +276,14 @@ pub struct Lengths {
 /// A compressed load, fixed before its context exists. [`Plan::new`] makes every check that
 /// needs the model or the prompt's lengths, so that none fires once decoding has begun, and
 /// sizes the context; the prefills take their budget, chunks and per-layer tails from here.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     /// `Chunks` or `Layers`, never `Auto`.
     pub prefill: Prefill,
     /// Document tokens decoded between two compressions (`Chunks`; 0 for `Layers`).
     pub chunk: usize,
+    /// The `--kv-floor` this model gets (its default where none was given).
+    pub layer_floor: f64,
     /// Cells a compressed layer keeps on average, of the prefix and document.
     pub budget: usize,
     /// The context asked for (llama.cpp may pad it: see [`Plan::tail`]).
@@ -328,7 +345,7 @@ impl Plan {
         }
         // Layer by layer reads the document whole: no chunk to record.
         let chunk = if prefill == Prefill::Chunks { chunk } else { 0 };
-        Ok(Plan { prefill, chunk, budget, n_ctx })
+        Ok(Plan { prefill, chunk, layer_floor: layer_floor(c, info), budget, n_ctx })
     }
 }
 
@@ -415,7 +432,7 @@ mod tests {
             scores: ScoreOptions::default(),
             local: false,
             budget_mode: BudgetMode::Global,
-            layer_floor: DEFAULT_LAYER_FLOOR,
+            layer_floor: None,
         }
     }
 
@@ -445,6 +462,17 @@ mod tests {
         let mut unknown = model("gemma3", Some(512));
         unknown.swa_layers = None;
         assert_eq!(resolve_prefill(&opts(0.25), &unknown).unwrap(), Prefill::Chunks);
+    }
+
+    #[test]
+    fn the_layer_floor_defaults_to_even_shares_where_the_model_has_window_layers() {
+        let floor = |c: &CompressOptions, m: &ModelInfo| Plan::new(c, m, LEN, &session(), None).unwrap().layer_floor;
+        assert_eq!(floor(&opts(0.25), &model("llama", None)), DEFAULT_LAYER_FLOOR);
+        assert_eq!(floor(&opts(0.25), &model("gemma3", Some(512))), WINDOW_MODEL_LAYER_FLOOR);
+        // A floor given is kept on either.
+        let given = CompressOptions { layer_floor: Some(0.5), ..opts(0.25) };
+        assert_eq!(floor(&given, &model("llama", None)), 0.5);
+        assert_eq!(floor(&given, &model("gemma3", Some(512))), 0.5);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use llama_cpp_2::token::LlamaToken;
 
-use super::{absorb, budget_cells, choose, ms, BudgetMode, CompressOptions, CompressStats, CompressedLayers, Progress};
+use super::{absorb, budget_cells, choose, layer_floor, ms, BudgetMode, CompressOptions, CompressStats, CompressedLayers, Progress};
 use crate::compress::select::slot_positions;
 use crate::compress::{LayerSlots, Selection};
 use crate::error::{Error, Result};
@@ -87,6 +87,7 @@ pub fn prefill_scored(
 pub fn compress_scored(info: &ModelInfo, doc: &ScoredDocument, words: &[u32], opts: &CompressOptions) -> Result<(Vec<u8>, CompressStats)> {
     let t0 = Instant::now();
     let layout = CompressedLayers::of(info)?;
+    let opts = &CompressOptions { layer_floor: Some(layer_floor(opts, info)), ..opts.clone() };
     if opts.budget_mode == BudgetMode::GlobalMasked || opts.local {
         return Err(Error::Usage("a scored document is compressed with uniform, global or per-head budgets, scored whole".into()));
     }
