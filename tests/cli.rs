@@ -287,6 +287,9 @@ fn bench_rejects_bad_plans() {
     let out = kvcompose(&["bench", "--depths", "2"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("depth 2 is outside [0, 1]"), "{}", stderr(&out));
+    let out = kvcompose(&["bench", "--methods", "kvcompose,streaming", "--budgets", "global"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--methods streaming: the baselines run under uniform budgets only"), "{}", stderr(&out));
 }
 
 #[test]
