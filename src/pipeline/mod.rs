@@ -136,9 +136,9 @@ pub const DEFAULT_LAYER_FLOOR: f64 = 0.25;
 /// Default `layer_floor` where the model has sliding-window layers: its few global layers, the
 /// only ones compressed, share the budget evenly. The window layers read what is near, so every
 /// global layer carries the document's long-range reads, and a global top-k over three layers of
-/// one KV head each starves two of them: on Gemma 3's suite cases at 1.5k-5k tokens
-/// (`docs/results/2026-12-05-gemma-floor`) even shares answered 31 of the 34 cases the full cache
-/// answers at 0.25 and 30 at 0.125, a quarter's floor 28 and 13.
+/// one KV head each starves two of them: on Gemma 3's suite cases at 1.5k-8k tokens
+/// (`docs/results/2026-12-05-gemma-floor`) even shares answered 42 of the 45 cases the full cache
+/// answers at 0.25 and 40 at 0.125, a quarter's floor 39 and 23.
 pub const WINDOW_MODEL_LAYER_FLOOR: f64 = 1.0;
 
 /// The layer floor a model gets unless `--kv-floor` says otherwise.

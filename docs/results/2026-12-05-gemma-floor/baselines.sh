@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The baselines on the same Gemma 3 cases and scores as run.sh, with uniform budgets (the even
+# shares over the three global layers that KVCompose now gets by default on Gemma): one token set
+# for all heads by the mean score (tokens; Gemma has one KV head a layer, so it differs from
+# KVCompose only in the head mean), StreamingLLM and random. The 1.5k and 3k parts (LENGTHS adds more).
+source "$(dirname "$0")/../../../scripts/bench-lib.sh"
+out=docs/results/2026-12-05-gemma-floor/baselines
+gemma=$("$bin" fetch-model gemma3 | tail -n 1)
+scores=${SCORES:-$HOME/.cache/kvcompose/scores}
+for len in ${LENGTHS:-1500 3000}; do
+    suite_into "$out/$len" -m "$gemma" --suite qa --lengths "$len" --per-kind 4 --scores "$scores" -n 32 \
+        --methods tokens,streaming,random --ratios 0.25,0.125 --budgets uniform
+done
+"$bin" bench $(printf -- '--from %s ' "$out"/[0-9]*/results.json) --out "$out/all" > /dev/null
