@@ -140,10 +140,11 @@ impl BenchArgs {
         if let Some(&d) = plan.depths.iter().find(|&&d| !(0.0..=1.0).contains(&d)) {
             return Err(Error::Usage(format!("depth {d} is outside [0, 1]")));
         }
-        // The global allocations belong to KVCompose and KVzip brings its own: a baseline runs
-        // only under uniform budgets, and would otherwise be dropped without a word.
-        let baseline = plan.methods.iter().find(|m| !matches!(m, MethodName::Kvcompose | MethodName::Kvzip));
-        if let (Some(m), false) = (baseline, plan.budgets.contains(&BudgetMode::Uniform)) {
+        // A method the settings leave out would be dropped without a word: the global
+        // allocations belong to KVCompose (KVzip brings its own), so a baseline runs only under
+        // uniform budgets.
+        let settings = plan.settings();
+        if let Some(m) = plan.methods.iter().find(|&&m| !settings.iter().flatten().any(|s| s.method == m)) {
             let m = m.to_possible_value().map_or_else(String::new, |v| v.get_name().to_string());
             return Err(Error::Usage(format!("--methods {m}: the baselines run under uniform budgets only; add uniform to --budgets")));
         }
