@@ -61,11 +61,12 @@ fn answers_from_a_saved_cache_are_the_compressing_runs() {
 }
 
 /// Gemma 3: the global layers' compressed cells and the window layers' last window, both in the
-/// file; the document is longer than the window.
+/// file; the document is longer than the window. Both attention paths, a plain and a quantized
+/// cache (all four are SmolLM2's, above: the file's rows do not depend on the model).
 #[test]
 fn gemma3_answers_from_a_saved_cache_are_the_compressing_runs() {
     let dir = temp_dir();
-    for (fa, k, v) in CACHES {
+    for (fa, k, v) in [CACHES[0], CACHES[3]] {
         let path = dir.join(format!("gemma3-{fa:?}-{k}-{v}.kvc"));
         file_answers_match(gemma3(), doc_window(5500, 11_000), &qa_options(fa, k, v, Some(0.25)), &path);
     }
