@@ -30,8 +30,9 @@ struct Prompt {
     tail: Vec<LlamaToken>,
 }
 
-/// Gemma's documents are longer than its 512-token window, so the window cache slides.
-const GEMMA_CHARS: usize = 5000;
+/// Gemma's documents are longer than its 512-token window, so the window cache slides (about
+/// 770 tokens: a window and a half).
+const GEMMA_CHARS: usize = 3500;
 
 fn prompt_tokens(model: &Model, chars: usize) -> Prompt {
     let t = prompt::template(&model.inner).tokenize(&model.inner, doc_prefix(chars), LONG_QUESTION).unwrap();
@@ -329,15 +330,15 @@ fn global_budgets_attend_like_the_masked_allocation() {
     }
 }
 
-/// About 1.2k tokens with the fact in the middle, compressed to half in several steps. A
-/// question answered after another one gets the same answer as when asked first: answering
-/// leaves the compressed document as it was.
+/// About 700 tokens with the fact in the middle (more than Gemma's window), compressed to half,
+/// in several steps when streaming. A question answered after another one gets the same answer
+/// as when asked first: answering leaves the compressed document as it was.
 fn continues_after_compression(model: &Model, prefill: Prefill, caches: &[(FlashAttn, &str, &str)], fact_kept: bool) {
     for &(fa, k, v) in caches {
         let mut opts = qa_options(fa, k, v, Some(0.5));
         opts.n_predict = 32;
         opts.compress.as_mut().unwrap().prefill = prefill;
-        let mut ds = DocumentSession::load(model, doc_window(5500, 11_000), &[LONG_QUESTION], &opts).unwrap();
+        let mut ds = DocumentSession::load(model, doc_window(7000, 10_000), &[LONG_QUESTION], &opts).unwrap();
         match prefill {
             Prefill::Chunks => assert!(ds.stats().steps > 1, "streaming compression ran several steps"),
             _ => assert_eq!(ds.stats().steps, 1, "layer by layer: one compression"),
@@ -358,28 +359,31 @@ fn continues_after_compression(model: &Model, prefill: Prefill, caches: &[(Flash
     }
 }
 
-/// SmolLM2 is read layer by layer by default; streaming on both attention paths, the plain and
-/// the most quantized cache.
+/// The caches of the tests that decode after compression: both attention paths, a plain and a
+/// quantized cache. (q4_0's rows are checked bit for bit above; its flash-attention decode is
+/// the slowest on CPU, about three times f16's.)
+const DECODE_CACHES: [(FlashAttn, &str, &str); 2] = [CACHES[0], CACHES[3]];
+
+/// SmolLM2 is read layer by layer by default; here, streaming.
 #[test]
 fn decoding_continues_after_compression_and_a_second_question_works() {
-    continues_after_compression(smollm2(), Prefill::Chunks, &[CACHES[0], CACHES[5]], true);
+    continues_after_compression(smollm2(), Prefill::Chunks, &DECODE_CACHES, true);
 }
 
 /// The layer-by-layer prefill writes the cache through the same rewrite as streaming (checked
-/// for every cache type above and bit for bit in `layer_by_layer_each_head_...`); here, both
-/// attention paths, the plain and the most quantized cache.
+/// for every cache type above and bit for bit in `layer_by_layer_each_head_...`).
 #[test]
 fn decoding_continues_after_a_layer_by_layer_prefill_and_a_second_question_works() {
-    continues_after_compression(smollm2(), Prefill::Layers, &[CACHES[0], CACHES[5]], true);
+    continues_after_compression(smollm2(), Prefill::Layers, &DECODE_CACHES, true);
 }
 
 /// Gemma is read layer by layer by default, its window cache sliding through default ubatches
 /// (every cache type is checked bit for bit in `gemma3_layer_by_layer_each_head_...`); here,
-/// three caches layer by layer and the streaming path on both attention paths.
+/// layer by layer and streaming.
 #[test]
 fn gemma3_decoding_continues_after_compression_and_a_second_question_works() {
-    continues_after_compression(gemma3(), Prefill::Layers, &SOME_CACHES, false);
-    continues_after_compression(gemma3(), Prefill::Chunks, &[CACHES[0], CACHES[5]], true);
+    continues_after_compression(gemma3(), Prefill::Layers, &DECODE_CACHES, false);
+    continues_after_compression(gemma3(), Prefill::Chunks, &DECODE_CACHES, true);
 }
 
 #[test]
