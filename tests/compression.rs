@@ -360,8 +360,8 @@ fn continues_after_compression(model: &Model, prefill: Prefill, caches: &[(Flash
 }
 
 /// The caches of the tests that decode after compression: both attention paths, a plain and a
-/// quantized cache. (q4_0's rows are checked bit for bit above; its flash-attention decode is
-/// the slowest on CPU, about three times f16's.)
+/// quantized cache. (q4_0's rows are checked bit for bit above; with flash attention on a CPU
+/// it is the slowest, a load taking about 2.5 times f16's.)
 const DECODE_CACHES: [(FlashAttn, &str, &str); 2] = [CACHES[0], CACHES[3]];
 
 /// SmolLM2 is read layer by layer by default; here, streaming.
