@@ -288,6 +288,10 @@ fn bench_rejects_bad_plans() {
     let out = kvcompose(&["bench", "--methods", "kvcompose,streaming", "--budgets", "global"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("--methods streaming: the baselines run under uniform budgets only"), "{}", stderr(&out));
+    // Cases longer than the model's context are refused before the first one runs.
+    let out = kvcompose(&["bench", "-m", &model(), "--haystack", "essays", "--tasks", "needle", "--depths", "0.5", "--lengths", "1000,40000"]);
+    assert!(!out.status.success() && !stderr(&out).contains("] Needle"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("case 2 of 2 (needle, ") && stderr(&out).contains("more than the 8192 the model was trained for"), "{}", stderr(&out));
 }
 
 #[test]

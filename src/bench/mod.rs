@@ -162,6 +162,21 @@ pub fn run(
     progress: &mut dyn FnMut(&Row),
 ) -> Result<Vec<Row>> {
     let text = prompt::template(&model.inner);
+    // Every case must fit the model before the first one runs, so that a long run does not end
+    // in an error at its last cases.
+    for (i, case) in cases.iter().enumerate() {
+        let n = text.tokenize(&model.inner, &case.document, &case.question)?.len();
+        if n + 1 > model.info.n_ctx_train {
+            return Err(Error::Usage(format!(
+                "case {} of {} ({}, {} characters) has a prompt of {n} tokens, more than the {} the model was trained for: shorten --lengths",
+                i + 1,
+                cases.len(),
+                name(&case.task),
+                case.document.len(),
+                model.info.n_ctx_train
+            )));
+        }
+    }
     let mut rows = Vec::new();
     for case in cases {
         // Scored once per scorer the settings use (KVzip brings its own).

@@ -34,6 +34,13 @@ impl Haystacks<'_> {
     }
 }
 
+/// Characters per SmolLM2 token of the QA kind's paragraphs, from the suite's cases at 1.5k-5k
+/// tokens (`docs/results/2026-12-05-fidelity`): SQuAD's 4.0-4.9, HotpotQA's 3.4-4.0 (names,
+/// dates and numbers). HotpotQA once shared SQuAD's 4.4, which made a 7k case 8.2k tokens, more
+/// than SmolLM2's 8,192-token context.
+const SQUAD_CHARS_PER_TOKEN: f64 = 4.4;
+const HOTPOTQA_CHARS_PER_TOKEN: f64 = 3.85;
+
 /// SQuAD items (in `QaSet::squad` order) that SmolLM2-135M-Instruct answers from their own
 /// paragraph alone, greedy (`docs/results/2026-12-01-fidelity/answerable.py`): the suite asks
 /// only these, among distractors, so that the full cache answers most of its QA cases.
@@ -72,9 +79,9 @@ pub fn cases(hay: &Haystacks<'_>, src: &Sources, lengths: &[usize], per_kind: us
                 let depth = (0.05 + 0.85 * (i as f64 + 0.5) / per_kind as f64 + jitter).clamp(0.02, 0.95);
                 let case = match kind {
                     TaskKind::Squad | TaskKind::Hotpotqa => {
-                        // The QA paragraphs are English prose of about 4.5 characters a token.
-                        let task = if i % 2 == 0 { TaskKind::Squad } else { TaskKind::Hotpotqa };
-                        tasks::generate_in(task, "", src, (tokens as f64 * 4.4) as usize, depth, s)?
+                        let (task, chars_per_token) =
+                            if i % 2 == 0 { (TaskKind::Squad, SQUAD_CHARS_PER_TOKEN) } else { (TaskKind::Hotpotqa, HOTPOTQA_CHARS_PER_TOKEN) };
+                        tasks::generate_in(task, "", src, (tokens as f64 * chars_per_token) as usize, depth, s)?
                     }
                     _ => {
                         let h = hay.pick(i, tokens);
