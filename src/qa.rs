@@ -150,9 +150,7 @@ impl<'m> DocumentSession<'m> {
         let n_doc = prompt.prefix.len() + prompt.document.len();
         let n_prompt = prompt.len();
         let info = &model.info;
-        if n_prompt + 1 > info.n_ctx_train {
-            return Err(Error::ContextTooLong { tokens: n_prompt, n_ctx: info.n_ctx_train, hint: " the model was trained for" });
-        }
+        fits_training(model, n_prompt)?;
         let copy_intro = match &opts.compress {
             Some(CompressOptions { scorer: Scorer::Repeat, .. }) => text.tail_tokens(&model.inner, REPEAT_REQUEST),
             _ => Vec::new(),
@@ -259,9 +257,7 @@ impl<'m> DocumentSession<'m> {
                 })
                 .collect(),
         };
-        if prompt.prefix.len() + n + 1 > model.info.n_ctx_train {
-            return Err(Error::ContextTooLong { tokens: prompt.prefix.len() + n, n_ctx: model.info.n_ctx_train, hint: " the model was trained for" });
-        }
+        fits_training(model, prompt.prefix.len() + n)?;
         // The copy runs past the document, beyond the training context for long ones, as in the
         // layer-by-layer prefill.
         let longest = copies.iter().map(|c| c.intro.len() + c.doc.len()).max().unwrap_or(0);
@@ -473,6 +469,15 @@ impl<'m> DocumentSession<'m> {
 }
 
 /// sha256 of a document's tokens, as a cache file records it.
+/// A prompt of `tokens` tokens, and the first token answered, within the context the model was
+/// trained for.
+pub fn fits_training(model: &Model, tokens: usize) -> Result<()> {
+    if tokens + 1 > model.info.n_ctx_train {
+        return Err(Error::ContextTooLong { tokens, n_ctx: model.info.n_ctx_train, hint: " the model was trained for" });
+    }
+    Ok(())
+}
+
 fn document_sha256(tokens: &[llama_cpp_2::token::LlamaToken]) -> String {
     kvfile::tokens_sha256(&tokens.iter().map(|t| t.0).collect::<Vec<i32>>())
 }

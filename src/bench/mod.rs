@@ -164,26 +164,26 @@ pub fn run(
     let text = prompt::template(&model.inner);
     // Every case must fit the model before the first one runs, so that a long run does not end
     // in an error at its last cases.
+    let mut n_prompts = Vec::with_capacity(cases.len());
     for (i, case) in cases.iter().enumerate() {
         let n = text.tokenize(&model.inner, &case.document, &case.question)?.len();
-        if n + 1 > model.info.n_ctx_train {
+        if let Err(Error::ContextTooLong { tokens, n_ctx, .. }) = crate::qa::fits_training(model, n) {
             return Err(Error::Usage(format!(
-                "case {} of {} ({}, {} characters) has a prompt of {n} tokens, more than the {} the model was trained for: shorten --lengths",
+                "case {} of {} ({}, {} characters) has a prompt of {tokens} tokens, more than the {n_ctx} the model was trained for: shorten --lengths",
                 i + 1,
                 cases.len(),
                 name(&case.task),
                 case.document.len(),
-                model.info.n_ctx_train
             )));
         }
+        n_prompts.push(n);
     }
     let mut rows = Vec::new();
-    for case in cases {
+    for (case, n_prompt) in cases.iter().zip(n_prompts) {
         // Scored once per scorer the settings use (KVzip brings its own).
         let mut scored: Vec<(Scorer, ScoredDocument)> = Vec::new();
         if let Some(st) = stock {
             let mut args = st.args.clone();
-            let n_prompt = text.tokenize(&model.inner, &case.document, &case.question)?.len();
             args.n_ctx = n_prompt + args.n_predict + 8;
             let s = stock::run(st.bin, &text.render(&case.document, &case.question), &args)?;
             let row = Row {
