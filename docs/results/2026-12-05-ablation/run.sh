@@ -4,10 +4,11 @@
 # scores ($SCORES): the defaults on today's cases (defaults/), then two levers, each a hidden
 # option: spans (span/: each word's score raised to half the best of its neighbouring words, a
 # patch of commit 696a1ff, span.patch, no longer in kvcompose) and the max over a GQA group
-# (group-max/, --kv-group max); the token-level baseline beside them (baseline-tokens/). heads.txt: which heads of each layer keep the two-key cases'
-# key and numbers (examples/diag.rs of heads.patch, also on 696a1ff). qa-no-near/: the QA kind
-# with no near distractors, for its calibration (QA_NEAR=0, a probe of qa-near.patch). PARTS
-# overrides the lengths.
+# (group-max/, --kv-group max); the baselines beside them (baseline-tokens/, and
+# baseline-streaming-random/ at 1.5k and 3k). heads.txt: which heads of each layer keep the
+# two-key cases' key and numbers (examples/diag.rs of heads.patch, also on 696a1ff).
+# qa-no-near/: the QA kind with no near distractors, for its calibration (QA_NEAR=0, a probe of
+# qa-near.patch). PARTS overrides the lengths.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
@@ -39,6 +40,7 @@ run group-max "$work/plain/target/release/kvcompose" "${kvc[@]}" --kv-group max
 # The token-level baseline (SnapKV-style: one token set for all heads, by the mean score; uniform
 # budgets, as the baselines run) from the same word-pooled scores.
 run baseline-tokens "$work/plain/target/release/kvcompose" --methods tokens --budgets uniform
+PARTS=${PARTS:-1500 3000} run baseline-streaming-random "$work/plain/target/release/kvcompose" --methods streaming,random --budgets uniform
 # The heads that keep each two-key case's key and numbers: row INDEX of defaults/LEN/results.json.
 diag=$work/heads/target/release/examples/diag
 for spec in "1500 65 library,6435364,4793251" "3000 56 licensing order,6097725,4154992"; do
