@@ -468,7 +468,6 @@ impl<'m> DocumentSession<'m> {
     }
 }
 
-/// sha256 of a document's tokens, as a cache file records it.
 /// A prompt of `tokens` tokens, and the first token answered, within the context the model was
 /// trained for.
 pub fn fits_training(model: &Model, tokens: usize) -> Result<()> {
@@ -478,6 +477,7 @@ pub fn fits_training(model: &Model, tokens: usize) -> Result<()> {
     Ok(())
 }
 
+/// sha256 of a document's tokens, as a cache file records it.
 fn document_sha256(tokens: &[llama_cpp_2::token::LlamaToken]) -> String {
     kvfile::tokens_sha256(&tokens.iter().map(|t| t.0).collect::<Vec<i32>>())
 }
