@@ -299,6 +299,10 @@ pub struct RunArgs {
     /// Also score the cache with the question (the compressed cache then suits that question)
     #[arg(long = "kv-query-aware", hide = true)]
     pub query_aware: bool,
+    /// Reduce the attention scores on llama.cpp's graph (kvcompose's patch) instead of on the
+    /// host: what a GPU needs; on CPU cores the host's recompute is faster
+    #[arg(long = "kv-graph-scores", hide = true)]
+    pub kv_graph_scores: bool,
     /// Print one JSON object per answer on stdout (one line each) instead of the streamed answer
     #[arg(long)]
     pub json: bool,
@@ -406,6 +410,7 @@ impl RunArgs {
             type_k: KvType::parse(&self.cache_type_k)?,
             type_v: KvType::parse(&self.cache_type_v)?,
             probe: false,
+            graph_scores: self.kv_graph_scores,
         };
         let opts = QaOptions {
             n_ctx: (self.ctx_size > 0).then_some(self.ctx_size),

@@ -542,7 +542,17 @@ mod tests {
         let f16 = KvType::parse("f16").unwrap();
         QaOptions {
             n_ctx: None,
-            session: SessionParams { n_ctx: 0, n_batch: 2048, n_ubatch: 512, n_threads: 1, flash_attn: fa, type_k: f16, type_v: f16, probe: false },
+            session: SessionParams {
+                n_ctx: 0,
+                n_batch: 2048,
+                n_ubatch: 512,
+                n_threads: 1,
+                flash_attn: fa,
+                type_k: f16,
+                type_v: f16,
+                probe: false,
+                graph_scores: false,
+            },
             n_predict: 8,
             temp: 0.0,
             seed: 0,

@@ -66,6 +66,7 @@ pub fn session_params(fa: FlashAttn, k: &str, v: &str) -> SessionParams {
         type_k: KvType::parse(k).unwrap(),
         type_v: KvType::parse(v).unwrap(),
         probe: false,
+        graph_scores: false,
     }
 }
 

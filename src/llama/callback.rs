@@ -6,6 +6,11 @@
 //! the (rotated, RoPE'd) queries, the cached keys of the same cells and the same mask, which
 //! makes both paths agree on the same cells. Per layer it keeps, for each query head and cell,
 //! the maximum probability over all scoring queries.
+//!
+//! With kvcompose's llama.cpp patch (`llama_set_attn_scores`) the graph itself reduces the
+//! probabilities to their max over a batch's queries, with or without flash attention, and the
+//! probe reads that `attn_scores-L` node, `[n_kv, 1, n_head]`: the default where the pass's
+//! scope allows it, and the only path that stays on a GPU.
 
 use std::ops::Range;
 
@@ -75,6 +80,10 @@ pub struct AttentionProbe {
     scope: PassScope,
     /// Query rows each layer has seen so far (a pass may span several ubatches).
     rows_seen: Vec<usize>,
+    /// Read the graph's `attn_scores-L` nodes instead of the attention nodes.
+    on_graph: bool,
+    /// Per model layer: nodes reduced in this pass.
+    nodes_seen: Vec<usize>,
     /// Attention nodes seen in any graph, armed or not.
     pub seen: SeenPaths,
     pub error: Option<String>,
@@ -94,27 +103,33 @@ fn cache_layer(name: &str) -> Option<usize> {
 impl AttentionProbe {
     /// Starts a scoring pass over the first `n_cells[i]` attention columns of layer
     /// `scored[i]` (with per-layer KV sizes, a layer's own cells), by the queries of the pass's
-    /// tokens after the first `scope.skip`.
-    pub fn arm(&mut self, n_layer: usize, scored: &[usize], n_head: usize, n_cells: &[usize], scope: PassScope) {
+    /// tokens after the first `scope.skip`; `on_graph`: read from the graph's `attn_scores`
+    /// nodes, which llama.cpp forms from those queries only (the session sets where they start).
+    pub fn arm(&mut self, n_layer: usize, scored: &[usize], n_head: usize, n_cells: &[usize], scope: PassScope, on_graph: bool) {
         self.layers = (0..n_layer).map(|_| None).collect();
         self.rows_seen = vec![0; n_layer];
+        self.nodes_seen = vec![0; n_layer];
         self.scope = scope;
+        self.on_graph = on_graph;
         for (&l, &n) in scored.iter().zip(n_cells) {
             self.layers[l] = Some(HeadCellMax::new(n_head, n));
         }
         self.error = None;
     }
 
-    /// Ends the pass and returns the per-layer maxima (`None` for unscored layers).
-    pub fn disarm(&mut self) -> Vec<Option<HeadCellMax>> {
-        std::mem::take(&mut self.layers)
+    /// Ends the pass and returns the per-layer maxima (`None` for unscored layers), and a
+    /// scored layer whose attention the pass never saw, if any.
+    pub fn disarm(&mut self) -> (Vec<Option<HeadCellMax>>, Option<usize>) {
+        let unseen = self.layers.iter().zip(&self.nodes_seen).position(|(m, &n)| m.is_some() && n == 0);
+        (std::mem::take(&mut self.layers), unseen)
     }
 
     fn target(&mut self, t: &Tensor<'_>) -> Option<(usize, Op)> {
-        let (layer, op) = match t.op() {
-            Op::SoftMax => (layer_of(t.name(), "kq_soft_max")?, Op::SoftMax),
+        let (layer, op) = match (t.op(), self.on_graph) {
+            (Op::SoftMax, false) => (layer_of(t.name(), "kq_soft_max")?, Op::SoftMax),
             // The flash-attention node is unnamed; its K input is a view of `cache_k_l<il>`.
-            Op::FlashAttn => (cache_layer(t.src(1)?.name())?, Op::FlashAttn),
+            (Op::FlashAttn, false) => (cache_layer(t.src(1)?.name())?, Op::FlashAttn),
+            (Op::Pool2d, true) => (layer_of(t.name(), "attn_scores")?, Op::Pool2d),
             _ => return None,
         };
         self.layers.get(layer)?.as_ref()?;
@@ -157,8 +172,10 @@ impl EvalHook for AttentionProbe {
         let Some((layer, op)) = self.target(t) else { return true };
         let acc = self.layers[layer].as_mut().expect("target checked");
         let first_row = self.scope.skip.saturating_sub(self.rows_seen[layer]);
+        self.nodes_seen[layer] += 1;
         let result = match op {
             Op::SoftMax => reduce_softmax(t, acc, first_row, &self.scope.excluded),
+            Op::Pool2d => reduce_graph_scores(t, acc),
             _ => reduce_flash_attn(t, acc, first_row, &self.scope.excluded),
         };
         // Rows of this node: its query tokens (`ne[1]` of the softmax, of q for flash attention).
@@ -232,6 +249,24 @@ fn reduce_softmax(t: &Tensor<'_>, acc: &mut HeadCellMax, first_row: usize, exclu
             }
         }
     });
+    Ok(())
+}
+
+/// `attn_scores` (kvcompose's llama.cpp patch): `[n_kv, 1, n_head]` f32, each head's
+/// probabilities already reduced to their max over the batch's queries on the graph.
+fn reduce_graph_scores(t: &Tensor<'_>, acc: &mut HeadCellMax) -> Result<(), String> {
+    let [n_kv, rows, n_head, n_stream] = t.ne();
+    if t.ggml_type() != llama_cpp_sys_2::GGML_TYPE_F32 || rows != 1 || n_head != acc.n_head || n_stream != 1 || t.nb()[2] != n_kv * 4 {
+        return Err(format!("unexpected attn_scores layout {:?} {:?}", t.ne(), t.nb()));
+    }
+    let n_cells = acc.n_cells.min(n_kv);
+    let bytes = t.bytes();
+    let maxima = f32s(&bytes);
+    for (out, head) in acc.data.chunks_mut(acc.n_cells).zip(maxima.chunks(n_kv)) {
+        for (o, &p) in out[..n_cells].iter_mut().zip(head) {
+            *o = o.max(p);
+        }
+    }
     Ok(())
 }
 

@@ -65,6 +65,8 @@ pub enum Op {
     Rope,
     SoftMax,
     FlashAttn,
+    /// A pooling node: kvcompose's `attn_scores-<il>` (max over queries) is one.
+    Pool2d,
     Other,
 }
 
@@ -80,6 +82,7 @@ impl<'a> Tensor<'a> {
             sys::GGML_OP_ROPE => Op::Rope,
             sys::GGML_OP_SOFT_MAX => Op::SoftMax,
             sys::GGML_OP_FLASH_ATTN_EXT => Op::FlashAttn,
+            sys::GGML_OP_POOL_2D => Op::Pool2d,
             _ => Op::Other,
         }
     }

@@ -72,6 +72,9 @@ pub struct SessionParams {
     pub type_v: KvType,
     /// Install the attention probe (needed for scoring passes).
     pub probe: bool,
+    /// Reduce scoring passes' attention on llama.cpp's graph (kvcompose's patch) where the
+    /// pass allows it, rather than on the host from the attention node's inputs.
+    pub graph_scores: bool,
 }
 
 /// What a layer-range decode is fed: tokens (from the first layer) or the hidden states that
@@ -103,6 +106,8 @@ pub struct Session<'m> {
     n_batch: usize,
     /// Index in the last batch of the token whose logits were requested.
     logits_at: Option<i32>,
+    /// `SessionParams::graph_scores`.
+    graph_scores: bool,
 }
 
 impl<'m> Session<'m> {
@@ -137,7 +142,7 @@ impl<'m> Session<'m> {
             p.flash_attn
         )))?;
         // SAFETY of the probe pointer: `probe` is boxed (stable address) and stored after `ctx`.
-        Ok(Session { ctx, probe, model, batch: LlamaBatch::new(n_batch, 1), n_batch, logits_at: None })
+        Ok(Session { ctx, probe, model, batch: LlamaBatch::new(n_batch, 1), n_batch, logits_at: None, graph_scores: p.graph_scores })
     }
 
     pub fn n_ctx(&self) -> usize {
@@ -232,7 +237,7 @@ impl<'m> Session<'m> {
     /// As [`Session::score_pass`] over layer `l` alone, fed `input`; also returns the hidden
     /// states leaving layer `l`.
     pub fn score_layer(&mut self, input: LayerInput<'_>, scope: PassScope, start: i32, l: usize, n_cells: usize) -> Result<(HeadCellMax, Vec<f32>)> {
-        let (mut scores, hidden) = self.scored(scope, &[l], &[n_cells], |s| s.decode_layers(input, start, l, l + 1))?;
+        let (mut scores, hidden) = self.scored(scope, start, &[l], &[n_cells], |s| s.decode_layers(input, start, l, l + 1))?;
         Ok((scores[l].take().expect("checked by scored"), hidden))
     }
 
@@ -245,30 +250,42 @@ impl<'m> Session<'m> {
     /// layer's max attention per (query head, cell) over cells `[0, n_cells)`, by the queries
     /// and cells that `scope` counts.
     pub fn score_pass(&mut self, tokens: &[LlamaToken], scope: PassScope, start: i32, layers: &[usize], n_cells: &[usize]) -> Result<Vec<Option<HeadCellMax>>> {
-        Ok(self.scored(scope, layers, n_cells, |s| s.decode(tokens, start, false))?.0)
+        Ok(self.scored(scope, start, layers, n_cells, |s| s.decode(tokens, start, false))?.0)
     }
 
-    /// Runs `decode` with the probe armed on `layers` (their first `n_cells` columns) and
-    /// returns each layer's maxima with what `decode` returned.
+    /// Runs `decode` of a pass at positions `start..` with the probe armed on `layers` (their
+    /// first `n_cells` columns) and returns each layer's maxima with what `decode` returned.
     fn scored<T>(
         &mut self,
         scope: PassScope,
+        start: i32,
         layers: &[usize],
         n_cells: &[usize],
         decode: impl FnOnce(&mut Self) -> Result<T>,
     ) -> Result<(Vec<Option<HeadCellMax>>, T)> {
         let info = &self.model.info;
         let probe = self.probe.as_ref().ok_or_else(|| Error::llama("session created without the attention probe"))?;
-        probe.lock().expect("probe lock").arm(info.n_layer, layers, info.n_head, n_cells, scope);
+        let mut armed = probe.lock().expect("probe lock");
+        // The graph's scores count every query of a batch and see the stock softmax: a scope
+        // that leaves cells out, or budgets masked in the callback, stay on the host.
+        let on_graph = self.graph_scores && scope.excluded.is_empty() && armed.live.iter().all(Option::is_none);
+        if on_graph {
+            self.ctx.set_attn_scores(start + scope.skip as i32);
+        }
+        armed.arm(info.n_layer, layers, info.n_head, n_cells, scope, on_graph);
+        drop(armed);
         let decoded = decode(self);
+        if on_graph {
+            self.ctx.set_attn_scores(-1);
+        }
         let mut probe = self.probe.as_ref().unwrap().lock().expect("probe lock");
-        let scores = probe.disarm();
+        let (scores, unseen) = probe.disarm();
         let out = decoded?;
         if let Some(e) = probe.error.take() {
             return Err(Error::llama(format!("attention scoring failed: {e}")));
         }
-        if layers.iter().any(|&l| scores[l].is_none()) {
-            return Err(Error::llama("attention scoring saw no attention node"));
+        if let Some(l) = unseen {
+            return Err(Error::llama(format!("attention scoring saw no attention node of layer {l}")));
         }
         Ok((scores, out))
     }

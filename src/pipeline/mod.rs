@@ -419,7 +419,17 @@ mod tests {
 
     fn session() -> SessionParams {
         let f16 = KvType::parse("f16").unwrap();
-        SessionParams { n_ctx: 0, n_batch: 2048, n_ubatch: 512, n_threads: 1, flash_attn: FlashAttn::Auto, type_k: f16, type_v: f16, probe: false }
+        SessionParams {
+            n_ctx: 0,
+            n_batch: 2048,
+            n_ubatch: 512,
+            n_threads: 1,
+            flash_attn: FlashAttn::Auto,
+            type_k: f16,
+            type_v: f16,
+            probe: false,
+            graph_scores: false,
+        }
     }
 
     fn opts(ratio: f64) -> CompressOptions {

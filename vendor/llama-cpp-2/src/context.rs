@@ -20,6 +20,7 @@ use crate::{
 };
 
 pub mod kv_cache;
+pub mod attn_scores;
 pub mod layers;
 pub mod params;
 pub mod session;

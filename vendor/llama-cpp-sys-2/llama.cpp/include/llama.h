@@ -1146,6 +1146,15 @@ extern "C" {
     // (llama and gemma3 have it) or a range outside the model.
     LLAMA_API bool llama_set_layer_range(struct llama_context * ctx, int32_t il_begin, int32_t il_end);
 
+    // Attention scores on the graph (kvcompose patch): while pos_min >= 0, each attention layer
+    // of a ubatch holding queries at positions >= pos_min also forms softmax(scale*q.k + mask)
+    // of those queries (in blocks of queries with flash attention, whose output still comes
+    // from the fused kernel) and its maximum over them, an f32 tensor [n_kv, 1, n_head,
+    // n_stream] named "attn_scores-<il>" that an eval callback reads: only that much per layer
+    // reaches the host. Not formed for layers with a KQ bias, attention sinks or a logit
+    // soft-cap. pos_min < 0: off. Assumes the ubatch's positions ascend (one sequence).
+    LLAMA_API void llama_set_attn_scores(struct llama_context * ctx, int32_t pos_min);
+
     // Also in llama-ext.h: output the input hidden states of layer lid (lid = n_layer: the last
     // layer's output, before the output norm) for every token of a batch
     LLAMA_API void llama_set_embeddings_layer_inp(struct llama_context * ctx, uint32_t lid, bool value);

@@ -1268,6 +1268,14 @@ bool llama_context::set_layer_range(int32_t il_begin, int32_t il_end) {
     return true;
 }
 
+void llama_context::set_attn_scores(int32_t pos_min) {
+    pos_min = std::max(pos_min, -1);
+    if ((cparams.attn_scores_pos >= 0) != (pos_min >= 0)) {
+        sched_need_reserve = true;
+    }
+    cparams.attn_scores_pos = pos_min;
+}
+
 void llama_context::set_causal_attn(bool value) {
     LLAMA_LOG_DEBUG("%s: value = %d\n", __func__, value);
 
@@ -4064,6 +4072,10 @@ void llama_set_nextn_layer_offset(llama_context * ctx, int32_t offset) {
 
 bool llama_set_layer_range(llama_context * ctx, int32_t il_begin, int32_t il_end) {
     return ctx->set_layer_range(il_begin, il_end);
+}
+
+void llama_set_attn_scores(llama_context * ctx, int32_t pos_min) {
+    ctx->set_attn_scores(pos_min);
 }
 
 llama_memory_t llama_get_memory(const struct llama_context * ctx) {

@@ -120,6 +120,7 @@ struct llama_context {
     void set_embeddings_layer_inp(uint32_t lid, bool enable);
     void set_nextn_layer_offset(int32_t offset);
     bool set_layer_range(int32_t il_begin, int32_t il_end);
+    void set_attn_scores(int32_t pos_min);
     void set_causal_attn(bool value);
     void set_warmup(bool value);
 

@@ -25,6 +25,10 @@ struct llama_cparams {
     int32_t  il_begin = 0;
     int32_t  il_end   = -1;
 
+    // attention scores on the graph (kvcompose patch, llama_set_attn_scores): the first scored
+    // query position, or -1
+    int32_t  attn_scores_pos = -1;
+
     float rope_freq_base;
     float rope_freq_scale;
 

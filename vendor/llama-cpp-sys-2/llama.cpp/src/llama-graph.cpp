@@ -2742,9 +2742,17 @@ ggml_tensor * llm_graph_context::build_attn_mha(
 
     ggml_tensor * cur;
 
+    // kvcompose patch: what the scores need is the plain softmax of the scaled logits
+    const int64_t scores_row = kq_b == nullptr && sinks == nullptr && v_mla == nullptr && n_kv_max == 0 &&
+        !hparams.attn_soft_cap && arch != LLM_ARCH_GROK ? attn_scores_row() : -1;
+
     const bool use_flash_attn = cparams.flash_attn && kq_b == nullptr;
     if (use_flash_attn) {
         GGML_ASSERT(kq_b == nullptr && "Flash attention does not support KQ bias yet");
+
+        if (scores_row >= 0) {
+            build_attn_scores(q, k, kq_mask, nullptr, kq_scale, scores_row, il);
+        }
 
         if (v_trans) {
             v = ggml_transpose(ctx0, v);
@@ -2825,6 +2833,10 @@ ggml_tensor * llm_graph_context::build_attn_mha(
         ggml_soft_max_add_sinks(kq, sinks);
         cb(kq, "kq_soft_max", il);
 
+        if (scores_row >= 0) {
+            build_attn_scores(q, k, kq_mask, kq, kq_scale, scores_row, il);
+        }
+
         if (!v_trans) {
             // note: avoid this branch
             v = ggml_cont(ctx0, ggml_transpose(ctx0, v));
@@ -2854,6 +2866,78 @@ ggml_tensor * llm_graph_context::build_attn_mha(
     ggml_build_forward_expand(gf, cur);
 
     return cur;
+}
+
+int64_t llm_graph_context::attn_scores_row() const {
+    const int32_t pos_min = cparams.attn_scores_pos;
+    if (pos_min < 0 || ubatch.n_tokens == 0) {
+        return -1;
+    }
+    // a reserve's ubatch may carry no positions: it then scores every row (the most memory)
+    const int64_t row0 = ubatch.pos ? std::max<int64_t>(0, (int64_t) pos_min - ubatch.pos[0]) : 0;
+    return row0 < (int64_t) ubatch.n_tokens ? row0 : -1;
+}
+
+void llm_graph_context::build_attn_scores(
+         ggml_tensor * q,
+         ggml_tensor * k,
+         ggml_tensor * kq_mask,
+         ggml_tensor * kq,
+               float   kq_scale,
+             int64_t   row0,
+                 int   il) const {
+    // max over a tensor's queries (dim 1): [n_kv, n, n_head, n_stream] -> [n_kv, 1, n_head, n_stream]
+    const auto max_over_queries = [&](ggml_tensor * t) {
+        return ggml_pool_2d(ctx0, t, GGML_OP_POOL_MAX, 1, t->ne[1], 1, t->ne[1], 0, 0);
+    };
+
+    ggml_tensor * scores = nullptr;
+    if (kq) {
+        if (row0 > 0) {
+            // the scored rows of every head, made contiguous (pooling kernels read whole planes)
+            kq = ggml_cont(ctx0, ggml_view_4d(ctx0, kq, kq->ne[0], kq->ne[1] - row0, kq->ne[2], kq->ne[3],
+                        kq->nb[1], kq->nb[2], kq->nb[3], row0*kq->nb[1]));
+        }
+        scores = max_over_queries(kq);
+    } else {
+        // flash attention forms no probabilities: form them here, a block of queries at a time,
+        // so that a block's logits stay under about 16 MiB whatever the document's length
+        const int64_t n_kv     = k->ne[1];
+        const int64_t n_tokens = q->ne[1];
+        const int64_t per_row  = std::max<int64_t>(1, n_kv*q->ne[2]*q->ne[3]);
+        // the mask's rows of a block are one contiguous view only with one mask for all heads and streams
+        const bool    blocks   = kq_mask->ne[2] == 1 && kq_mask->ne[3] == 1;
+        if (!blocks && row0 > 0) {
+            return; // nor can a ubatch's leading rows be left out of it: no scores
+        }
+        const int64_t n_block  = blocks ? std::clamp<int64_t>((int64_t(4) << 20)/per_row, 1, n_tokens) : n_tokens;
+        // flash attention's mask is f16; converted once here rather than by every head's softmax
+        if (kq_mask->type != GGML_TYPE_F32) {
+            kq_mask = ggml_cast(ctx0, kq_mask, GGML_TYPE_F32);
+        }
+        // the keys in f32, so the logits are f32 products as in the flash-attention kernel's
+        // tiled path and the host's recompute (a half-precision K would round the queries to
+        // half precision too: 4 of 21k top-quarter cells moved on a 300-token document)
+        if (k->type != GGML_TYPE_F32) {
+            k = ggml_cast(ctx0, k, GGML_TYPE_F32);
+        }
+        for (int64_t i0 = row0; i0 < n_tokens; i0 += n_block) {
+            const int64_t n = std::min(n_block, n_tokens - i0);
+            ggml_tensor * qb = ggml_view_4d(ctx0, q, q->ne[0], n, q->ne[2], q->ne[3], q->nb[1], q->nb[2], q->nb[3], i0*q->nb[1]);
+            ggml_tensor * mb = n == n_tokens ? kq_mask :
+                ggml_view_4d(ctx0, kq_mask, kq_mask->ne[0], n, 1, 1, kq_mask->nb[1], n*kq_mask->nb[1], n*kq_mask->nb[1], i0*kq_mask->nb[1]);
+            ggml_tensor * kqb = ggml_mul_mat(ctx0, k, qb);
+            ggml_prec_set_acc(kqb, GGML_PREC_F32);
+            kqb = ggml_soft_max_ext_inplace(ctx0, kqb, mb, kq_scale, hparams.f_max_alibi_bias);
+            ggml_tensor * s = max_over_queries(kqb);
+            scores = scores ? ggml_concat(ctx0, scores, s, 1) : s;
+        }
+        if (scores->ne[1] > 1) {
+            scores = max_over_queries(scores);
+        }
+    }
+    cb(scores, "attn_scores", il);
+    ggml_build_forward_expand(gf, scores);
 }
 
 llm_graph_input_attn_no_cache * llm_graph_context::build_attn_inp_no_cache() const {

@@ -891,6 +891,11 @@ struct llm_graph_params {
             return false;
         }
 
+        // a scoring graph's topology depends on its ubatch's positions
+        if (cparams.attn_scores_pos >= 0 || other.cparams.attn_scores_pos >= 0) {
+            return false;
+        }
+
         return
             cparams.embeddings              == other.cparams.embeddings              &&
             cparams.embeddings_nextn        == other.cparams.embeddings_nextn        &&
@@ -1220,6 +1225,20 @@ struct llm_graph_context {
             ggml_tensor * v_mla,   // [n_embd_head_v_mla, n_embd_head_v, n_head_v]
                 int64_t   n_kv_max,
                   float   kq_scale,
+                    int   il) const;
+
+    // attention scores on the graph (kvcompose patch, llama_set_attn_scores): the scored query
+    // rows of this ubatch, from the first (-1: none)
+    int64_t attn_scores_row() const;
+    // kq holds the probabilities [n_kv, n_tokens, n_head, n_stream] when the graph forms them;
+    // with flash attention (kq null) they are formed from q, k and the mask in blocks of queries
+    void build_attn_scores(
+            ggml_tensor * q,
+            ggml_tensor * k,
+            ggml_tensor * kq_mask,
+            ggml_tensor * kq,
+                  float   kq_scale,
+                int64_t   row0,
                     int   il) const;
 
     llm_graph_input_attn_no_cache * build_attn_inp_no_cache() const;

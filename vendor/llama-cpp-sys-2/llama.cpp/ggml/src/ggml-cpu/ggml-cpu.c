@@ -2411,8 +2411,11 @@ static int ggml_get_n_tasks(struct ggml_tensor * node, int n_threads) {
             {
                 n_tasks = n_threads;
             } break;
+        case GGML_OP_POOL_2D: // kvcompose patch: its kernel shares the planes among the threads
+            {
+                n_tasks = n_threads;
+            } break;
         case GGML_OP_POOL_1D:
-        case GGML_OP_POOL_2D:
         case GGML_OP_POOL_2D_BACK:
             {
                 n_tasks = 1;

@@ -8002,10 +8002,6 @@ void ggml_compute_forward_pool_2d(
 
     assert(src->type == GGML_TYPE_F32 || src->type == GGML_TYPE_F16);
 
-    if (params->ith != 0) {
-        return;
-    }
-
     const int32_t * opts = (const int32_t *)dst->op_params;
 
     ggml_op_pool op = static_cast<ggml_op_pool>(opts[0]);
@@ -8015,41 +8011,55 @@ void ggml_compute_forward_pool_2d(
     const int s1 = opts[4];
     const int p0 = opts[5];
     const int p1 = opts[6];
-    const char * cdata = (const char*)src->data;
-    const char * const data_end = cdata + ggml_nbytes(src);
 
     const int64_t px = dst->ne[0];
     const int64_t py = dst->ne[1];
     const int64_t pa = px * py;
 
-    float * dplane = (float *)dst->data;
-
     const int ka = k0 * k1;
     const int offset0 = -p0;
     const int offset1 = -p1;
 
-    while (cdata < data_end) {
-        for (int oy = 0; oy < py; ++oy) {
-            float * const drow = dplane + oy * px;
-            float * const out  = drow;
+    float init = 0;
+    switch (op) {
+        case GGML_OP_POOL_AVG: init = 0;        break;
+        case GGML_OP_POOL_MAX: init = -FLT_MAX; break;
+        case GGML_OP_POOL_COUNT: GGML_ABORT("fatal error");
+    }
 
+    // kvcompose patch: the threads share the planes (dims 2 and 3, each read through its own
+    // strides), and a window's rows are the outer loop, so each row is read contiguously; pooling
+    // whole columns (the max of attention probabilities over queries) was one thread reading
+    // one column at a time. Each output still sums its window in the same order.
+    const int64_t n_planes = src->ne[2] * src->ne[3];
+    for (int64_t ip = params->ith; ip < n_planes; ip += params->nth) {
+        const char * cdata = (const char *) src->data + (ip % src->ne[2]) * src->nb[2] + (ip / src->ne[2]) * src->nb[3];
+        float * const dplane = (float *) dst->data + ip * pa;
+
+        for (int oy = 0; oy < py; ++oy) {
+            float * const out = dplane + oy * px;
             for (int ox = 0; ox < px; ++ox) {
-                float res = 0;
-                switch (op) {
-                    case GGML_OP_POOL_AVG: res = 0;        break;
-                    case GGML_OP_POOL_MAX: res = -FLT_MAX; break;
-                    case GGML_OP_POOL_COUNT: GGML_ABORT("fatal error");
+                out[ox] = init;
+            }
+
+            const int iy = offset1 + oy * s1;
+            for (int ky = 0; ky < k1; ++ky) {
+                if (iy + ky < 0 || iy + ky >= src->ne[1]) {
+                    continue;
                 }
 
-                const int ix = offset0 + ox * s0;
-                const int iy = offset1 + oy * s1;
-
-                for (int ky = 0; ky < k1; ++ky) {
-                    if (iy + ky < 0 || iy + ky >= src->ne[1]) {
-                        continue;
+                const void * srow = (const void *)(cdata + src->nb[1] * (iy + ky));
+                if (op == GGML_OP_POOL_MAX && src->type == GGML_TYPE_F32 && k0 == 1 && s0 == 1 && p0 == 0 && px <= src->ne[0]) {
+                    // a window one column wide: a row's elementwise max, which vectorises
+                    const float * r = (const float *) srow;
+                    for (int ox = 0; ox < px; ++ox) {
+                        out[ox] = r[ox] > out[ox] ? r[ox] : out[ox];
                     }
-
-                    const void * srow = (const void *)(cdata + src->nb[1] * (iy + ky));
+                    continue;
+                }
+                for (int ox = 0; ox < px; ++ox) {
+                    const int ix = offset0 + ox * s0;
+                    float res = out[ox];
                     for (int kx = 0; kx < k0; ++kx) {
                         int j = ix + kx;
                         if (j < 0 || j >= src->ne[0]) {
@@ -8063,19 +8073,16 @@ void ggml_compute_forward_pool_2d(
                             case GGML_OP_POOL_COUNT:               GGML_ABORT("fatal error");
                         }
                     }
+                    out[ox] = res;
                 }
-                switch (op) {
-                    case GGML_OP_POOL_AVG:           res /= ka; break;
-                    case GGML_OP_POOL_MAX:                      break;
-                    case GGML_OP_POOL_COUNT: GGML_ABORT("fatal error");
-                }
+            }
 
-                out[ox] = res;
+            if (op == GGML_OP_POOL_AVG) {
+                for (int ox = 0; ox < px; ++ox) {
+                    out[ox] /= ka;
+                }
             }
         }
-
-        cdata  += src->nb[2];
-        dplane += pa;
     }
 }
 
