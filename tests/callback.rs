@@ -44,9 +44,9 @@ fn check(fa: FlashAttn) {
     }
 }
 
-/// Every layer's scores of a document's repeat-style copy (the prefix re-fed as a prompt that
+/// Every layer's scores of a document's repeat-style copy (the question turn as a prompt that
 /// does not score, then the document), reduced on the host or on llama.cpp's graph; batches of
-/// 200 tokens, so the copy spans several and its unscored prompt is cut out of the first.
+/// 200 tokens, so the copy spans several and the first holds the unscored rows too.
 fn copy_scores(fa: FlashAttn, kv: &str, graph_scores: bool) -> Vec<HeadCellMax> {
     let model = smollm2();
     let toks = prompt::template(&model.inner).tokenize(&model.inner, doc_prefix(2500), LONG_QUESTION).unwrap();

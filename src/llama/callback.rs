@@ -9,8 +9,9 @@
 //!
 //! With kvcompose's llama.cpp patch (`llama_set_attn_scores`) the graph itself reduces the
 //! probabilities to their max over a batch's queries, with or without flash attention, and the
-//! probe reads that `attn_scores-L` node, `[n_kv, 1, n_head]`: the default where the pass's
-//! scope allows it, and the only path that stays on a GPU.
+//! probe reads that `attn_scores-L` node, `[n_kv, 1, n_head]`: with `SessionParams::graph_scores`
+//! (`--kv-graph-scores`) where the pass's scope allows it. That path keeps the work on a GPU;
+//! on CPU cores the host's recompute is faster.
 
 use std::ops::Range;
 
