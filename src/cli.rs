@@ -300,7 +300,7 @@ pub struct RunArgs {
     #[arg(long = "kv-query-aware", hide = true)]
     pub query_aware: bool,
     /// Reduce the attention scores on llama.cpp's graph (kvcompose's patch) instead of on the
-    /// host: what a GPU needs; on CPU cores the host's recompute is faster
+    /// host: meant for GPUs; on CPU cores slower with flash attention, faster with -fa off
     #[arg(long = "kv-graph-scores", hide = true)]
     pub kv_graph_scores: bool,
     /// Print one JSON object per answer on stdout (one line each) instead of the streamed answer

@@ -11,7 +11,7 @@
 //! probabilities to their max over a batch's queries, with or without flash attention, and the
 //! probe reads that `attn_scores-L` node, `[n_kv, 1, n_head]`: with `SessionParams::graph_scores`
 //! (`--kv-graph-scores`) where the pass's scope allows it. That path keeps the work on a GPU;
-//! on CPU cores the host's recompute is faster.
+//! on CPU cores it is slower than the host's recompute with flash attention, faster without.
 
 use std::ops::Range;
 
