@@ -14,11 +14,7 @@ model=$("$bin" fetch-model smollm2)
 { echo "commit: $(git rev-parse --short HEAD)"; echo "cores: $(nproc)"; grep -m1 "model name" /proc/cpuinfo; free -g | head -2; } > "$out/machine.txt"
 
 # The tests' 3k document: the first 12,500 bytes of Areopagitica with its fact, cut at a paragraph.
-python3 - "$work/doc.txt" <<'PY'
-import sys
-t = open("tests/data/areopagitica-long.txt").read()
-open(sys.argv[1], "w").write(t[:t[:12500].rfind("\n\n")])
-PY
+tests_doc 12500 "$work/doc.txt"
 q1="What is the special magic number for the printing house mentioned in the provided text?"
 q2="Who is this speech addressed to?"
 q3="What does the author say about licensing books?"

@@ -15,11 +15,7 @@ BEFORE=${BEFORE:-$(build_at 42d704c)}
 llama_completion=${LLAMA_COMPLETION:-$(scripts/build-llama-completion.sh | tail -n 1)}
 model=$("$bin" fetch-model smollm2)
 machine_into "$here"
-python3 - "$work/doc.txt" <<'PY'
-import sys
-t = open("tests/data/areopagitica-long.txt").read()
-open(sys.argv[1], "w").write(t[:t[:12500].rfind("\n\n")])
-PY
+tests_doc 12500 "$work/doc.txt"
 q="What is the special magic number for the printing house mentioned in the provided text?"
 n=24
 # The stock prompt: the model's chat template around the document and question, as kvcompose renders it.

@@ -19,11 +19,7 @@ n=24
 printf 'run\tdoc_tokens\tsetting\twall_s\tprefill_s\tscore_s\tanswer_has_fact\tpeak_rss_mib\n' > "$here/runs.tsv"
 for bytes in 12500 27000; do
     doc=$work/doc-$bytes.txt
-    python3 - "$doc" "$bytes" <<'PY'
-import sys
-t = open("tests/data/areopagitica-long.txt").read()
-open(sys.argv[1], "w").write(t[:t[:int(sys.argv[2])].rfind("\n\n")])
-PY
+    tests_doc "$bytes" "$doc"
     # The stock prompt: the model's chat template around the document and question, as kvcompose renders it.
     "$bin" -m "$model" -f "$doc" -p "$q" -n 1 --kv-compose 1 --kv-save "$work/t.kvc" --json > "$work/t.json"
     tokens=$(python3 -c "import json; print(json.load(open('$work/t.json'))['doc_tokens'])")

@@ -12,11 +12,7 @@ smollm2=$("$bin" fetch-model smollm2)
 gemma3=$("$bin" fetch-model gemma3)
 machine_into "$here"
 doc=$work/doc.txt
-python3 - "$doc" <<'PY'
-import sys
-t = open("tests/data/areopagitica-long.txt").read()
-open(sys.argv[1], "w").write(t[:t[:12500].rfind("\n\n")])
-PY
+tests_doc 12500 "$doc"
 q="What is the special magic number for the printing house mentioned in the provided text?"
 printf 'model\tprefill\tfa\tscores\twall_s\tprefill_s\tscore_s\tanswer_has_fact\tpeak_rss_mib\tanswer\n' > "$here/runs.tsv"
 run() { # model prefill fa

@@ -13,11 +13,7 @@ work=$(mktemp -d)
 model=$("$bin" fetch-model smollm2)
 machine_into "$here"
 doc=$work/doc.txt
-python3 - "$doc" <<'PY'
-import sys
-t = open("tests/data/areopagitica-long.txt").read()
-open(sys.argv[1], "w").write(t[:t[:12500].rfind("\n\n")])
-PY
+tests_doc 12500 "$doc"
 q="What is the special magic number for the printing house mentioned in the provided text?"
 printf 'run\tsetting\twall_s\tprefill_s\tscore_s\tdecode_s\tanswer_has_fact\tpeak_rss_mib\n' > "$here/runs.tsv"
 for i in $(seq "${REPS:-2}"); do
