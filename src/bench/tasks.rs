@@ -82,11 +82,21 @@ impl Case {
     pub fn is_correct(&self, answer: &str) -> bool {
         if self.gold_any {
             let answer = answer.to_lowercase();
-            self.gold.iter().any(|g| answer.contains(&g.to_lowercase()))
+            self.gold.iter().any(|g| mentions(&answer, &g.to_lowercase()))
         } else {
-            self.gold.iter().all(|g| answer.contains(g.as_str()))
+            self.gold.iter().all(|g| mentions(answer, g))
         }
     }
+}
+
+/// Whether `answer` contains `gold`; a number must stand alone, so that "28378888" (a digit
+/// too many) does not answer 2837888.
+fn mentions(answer: &str, gold: &str) -> bool {
+    if gold.is_empty() || !gold.bytes().all(|b| b.is_ascii_digit()) {
+        return answer.contains(gold);
+    }
+    let digit = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_digit());
+    answer.match_indices(gold).any(|(i, _)| !digit(answer[..i].bytes().last()) && !digit(answer[i + gold.len()..].bytes().next()))
 }
 
 const KEYS: [&str; 12] = [
@@ -270,6 +280,17 @@ mod tests {
 
     fn hay() -> Sources {
         Sources { haystack: HAY.into(), ..Default::default() }
+    }
+
+    #[test]
+    fn a_number_answers_only_standing_alone() {
+        let c = generate(TaskKind::Needle, &hay(), 1000, 0.3, 7).unwrap();
+        let n = &c.gold[0];
+        assert!(n.bytes().all(|b| b.is_ascii_digit()));
+        assert!(c.is_correct(&format!("The number is {n}.")) && c.is_correct(&format!("{n}")));
+        assert!(c.is_correct(&format!("1{n}, no: {n}")));
+        assert!(!c.is_correct(&format!("The number is {n}8.")) && !c.is_correct(&format!("9{n}")));
+        assert!(!c.is_correct(&n[..n.len() - 1]));
     }
 
     #[test]
