@@ -42,12 +42,14 @@ suite_into() {
     "$bin" bench "$@" --out "$dir" 2> "$dir/progress.log"
 }
 
-# `build_at COMMIT`: builds kvcompose at COMMIT in a fresh worktree and prints the binary's path
-# (the "before" of a before-and-after measurement).
+# `build_at COMMIT [PATCH]`: builds kvcompose at COMMIT in a fresh worktree, with PATCH (an
+# experiment's diff) applied when given, and prints the binary's path (the "before" of a
+# before-and-after measurement, or the experiment's build).
 build_at() {
     local tree
     tree=$(mktemp -d)/before
     git worktree add -q "$tree" "$1"
+    if [ -n "${2:-}" ]; then git -C "$tree" apply "$2"; fi
     (cd "$tree" && cargo build --release --locked -q)
     echo "$tree/target/release/kvcompose"
 }

@@ -5,17 +5,13 @@
 # (on commit d26ed3a) makes the benchmark's scored path do what --kv-query-aware does in a
 # document load: the question's turn is decoded over the whole cache with the probe armed, and
 # each cell's score is the max of the copy's and the question's. KVC_QUERY=1 turns it on.
-set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../../.." && pwd)
+source "$here/../../../scripts/bench-lib.sh"
 scores=${SCORES:-$HOME/.cache/kvcompose/scores}
-tree=$(mktemp -d)/query
-git -C "$root" worktree add -q "$tree" d26ed3a
-git -C "$tree" apply "$here/query.patch"
-(cd "$tree" && cargo build --release --locked -q)
+exp=$(build_at d26ed3a "$here/query.patch")
 for len in ${PARTS:-1500 3000 5000}; do
     mkdir -p "$here/query/$len"
-    KVC_QUERY=1 "$tree/target/release/kvcompose" bench --suite qa --lengths "$len" --per-kind 8 --scores "$scores" -n 32 \
+    KVC_QUERY=1 "$exp" bench --suite qa --lengths "$len" --per-kind 8 --scores "$scores" -n 32 \
         --methods kvcompose --ratios 0.25,0.125 --budgets global --out "$here/query/$len" 2> "$here/query/$len/progress.log"
 done
-"$tree/target/release/kvcompose" bench $(printf -- '--from %s ' "$here"/query/[0-9]*/results.json) --out "$here/query/all" > /dev/null
+"$exp" bench $(printf -- '--from %s ' "$here"/query/[0-9]*/results.json) --out "$here/query/all" > /dev/null

@@ -7,17 +7,13 @@
 # 1.5k and 3k parts with seed 0 (whole/, beside ../2026-12-05-ablation/defaults), and the 1.5k
 # part with seed 1 (whole-seed1/, beside ../2026-12-05-held-out/defaults). Selection from
 # stored scores only: the rule is not nested, so the layer-by-layer prefill could not use it as is.
-set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../../.." && pwd)
+source "$here/../../../scripts/bench-lib.sh"
 scores=${SCORES:-$HOME/.cache/kvcompose/scores}
-tree=$(mktemp -d)/whole
-git -C "$root" worktree add -q "$tree" d26ed3a
-git -C "$tree" apply "$here/whole.patch"
-(cd "$tree" && cargo build --release --locked -q)
+exp=$(build_at d26ed3a "$here/whole.patch")
 run() { # run DIR SEED LEN
     mkdir -p "$here/$1/$3"
-    KVC_WHOLE=1 "$tree/target/release/kvcompose" bench --suite qa --seed "$2" --lengths "$3" --per-kind 8 --scores "$scores" -n 32 \
+    KVC_WHOLE=1 "$exp" bench --suite qa --seed "$2" --lengths "$3" --per-kind 8 --scores "$scores" -n 32 \
         --methods kvcompose --ratios 0.25,0.125 --budgets global --out "$here/$1/$3" 2> "$here/$1/$3/progress.log"
 }
 run whole 0 1500
