@@ -2,6 +2,7 @@
 # - `bench_into DIR ARGS...` runs `kvcompose bench ARGS` with stock llama.cpp's llama-completion
 #   beside (built on first use, unless LLAMA_COMPLETION=PATH names one);
 # - `suite_into DIR ARGS...` runs `kvcompose bench ARGS` alone (the fidelity suite: accuracy only);
+#   both run `$bin`, which a script may point at another build (see `build_at`);
 # each writing results.md, results.json, the plots, progress.log and machine.txt (commit and
 # machine) into DIR.
 set -euo pipefail

@@ -15,20 +15,18 @@ source "$here/../../../scripts/bench-lib.sh"
 scores=${SCORES:-$HOME/.cache/kvcompose/scores}
 recent=$(build_at 8db7992 "$here/recent.patch")
 vnorm=$(build_at 8db7992 "$here/vnorm.patch")
-run() { # run DIR BIN SEED LEN RATIOS [VAR=VALUE] [FLAGS...]
-    local dir=$here/$1/s$3-$4 bin=$2 seed=$3 len=$4 ratios=$5 var=${6:-KVC_NONE=1}
-    shift $(($# < 6 ? $# : 6))
-    machine_into "$dir"
-    env "$var" "$bin" bench --suite qa --seed "$seed" --lengths "$len" --per-kind 8 --scores "$scores" -n 32 \
-        --methods kvcompose --budgets global --ratios "$ratios" "$@" --out "$dir" 2> "$dir/progress.log"
+run() { # run DIR BIN SEED LEN RATIOS [FLAGS...]; an experiment's variable goes before `run`
+    local bin=$2 # the build suite_into runs
+    suite_into "$here/$1/s$3-$4" --suite qa --seed "$3" --lengths "$4" --per-kind 8 --scores "$scores" -n 32 \
+        --methods kvcompose --budgets global --ratios "$5" "${@:6}"
 }
 run ratios "$bin" 0 1500 0.25,0.125,0.5,0.75
 run ratios "$bin" 1 1500 0.25,0.125,0.5,0.75
-run recent-32 "$recent" 0 1500 0.25,0.125 KVC_RECENT=32
-run recent-32 "$recent" 0 3000 0.25,0.125 KVC_RECENT=32
-run value-norm "$vnorm" 0 1500 0.25,0.125 KVC_VNORM=1
-run value-norm "$vnorm" 1 1500 0.25,0.125 KVC_VNORM=1
-run no-head-mean "$bin" 0 1500 0.25,0.125 KVC_NONE=1 --kv-no-head-mean
-run no-head-mean "$bin" 1 1500 0.25,0.125 KVC_NONE=1 --kv-no-head-mean
-run threads-1 "$bin" 0 1500 0.25,0.125 OMP_WAIT_POLICY=passive -t 1
-run threads-1 "$bin" 1 1500 0.25,0.125 OMP_WAIT_POLICY=passive -t 1
+KVC_RECENT=32 run recent-32 "$recent" 0 1500 0.25,0.125
+KVC_RECENT=32 run recent-32 "$recent" 0 3000 0.25,0.125
+KVC_VNORM=1 run value-norm "$vnorm" 0 1500 0.25,0.125
+KVC_VNORM=1 run value-norm "$vnorm" 1 1500 0.25,0.125
+run no-head-mean "$bin" 0 1500 0.25,0.125 --kv-no-head-mean
+run no-head-mean "$bin" 1 1500 0.25,0.125 --kv-no-head-mean
+OMP_WAIT_POLICY=passive run threads-1 "$bin" 0 1500 0.25,0.125 -t 1
+OMP_WAIT_POLICY=passive run threads-1 "$bin" 1 1500 0.25,0.125 -t 1

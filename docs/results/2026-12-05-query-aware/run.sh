@@ -8,10 +8,9 @@
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../../../scripts/bench-lib.sh"
 scores=${SCORES:-$HOME/.cache/kvcompose/scores}
-exp=$(build_at d26ed3a "$here/query.patch")
+bin=$(build_at d26ed3a "$here/query.patch")
 for len in ${PARTS:-1500 3000 5000}; do
-    mkdir -p "$here/query/$len"
-    KVC_QUERY=1 "$exp" bench --suite qa --lengths "$len" --per-kind 8 --scores "$scores" -n 32 \
-        --methods kvcompose --ratios 0.25,0.125 --budgets global --out "$here/query/$len" 2> "$here/query/$len/progress.log"
+    KVC_QUERY=1 suite_into "$here/query/$len" --suite qa --lengths "$len" --per-kind 8 --scores "$scores" -n 32 \
+        --methods kvcompose --ratios 0.25,0.125 --budgets global
 done
-"$exp" bench $(printf -- '--from %s ' "$here"/query/[0-9]*/results.json) --out "$here/query/all" > /dev/null
+"$bin" bench $(printf -- '--from %s ' "$here"/query/[0-9]*/results.json) --out "$here/query/all" > /dev/null

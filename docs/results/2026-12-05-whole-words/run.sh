@@ -10,11 +10,10 @@
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../../../scripts/bench-lib.sh"
 scores=${SCORES:-$HOME/.cache/kvcompose/scores}
-exp=$(build_at d26ed3a "$here/whole.patch")
+bin=$(build_at d26ed3a "$here/whole.patch")
 run() { # run DIR SEED LEN
-    mkdir -p "$here/$1/$3"
-    KVC_WHOLE=1 "$exp" bench --suite qa --seed "$2" --lengths "$3" --per-kind 8 --scores "$scores" -n 32 \
-        --methods kvcompose --ratios 0.25,0.125 --budgets global --out "$here/$1/$3" 2> "$here/$1/$3/progress.log"
+    KVC_WHOLE=1 suite_into "$here/$1/$3" --suite qa --seed "$2" --lengths "$3" --per-kind 8 --scores "$scores" -n 32 \
+        --methods kvcompose --ratios 0.25,0.125 --budgets global
 }
 run whole 0 1500
 run whole 0 3000
