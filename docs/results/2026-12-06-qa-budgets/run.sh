@@ -14,10 +14,11 @@
 # - all/f16, all/q8_0-values and all/q8_0: the other kinds (needle, two-hop, two-key); the q8_0
 #   load at 1.5k only (its 3k part was stopped for time).
 # roundtrip.patch applies to commit 5d0c33a and is not in kvcompose.
-source "$(dirname "$0")/../../../scripts/bench-lib.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/../../../scripts/bench-lib.sh"
 out=docs/results/2026-12-06-qa-budgets
 scores=${SCORES:-$HOME/.cache/kvcompose/scores}
-roundtrip=$(build_at 5d0c33a "$(dirname "$0")/roundtrip.patch")
+roundtrip=$(build_at 5d0c33a "$here/roundtrip.patch")
 parts="1:1500 2:1500 1:3000"
 run() { # run DIR TASKS RATIOS PARTS [FLAGS...]
     local dir=$1 tasks=$2 ratios=$3 part
