@@ -9,7 +9,7 @@ use crate::bench::{Haystack, Plan};
 use crate::compress::{Aggregation, MethodName, ScoreOptions};
 use crate::error::{Error, Result};
 use crate::llama::{FlashAttn, KvType, SessionParams};
-use crate::pipeline::{BudgetMode, CompressOptions, Prefill, Scorer};
+use crate::pipeline::{BudgetMode, CompressOptions, Prefill, Scorer, Store};
 use crate::qa::{Load, QaOptions};
 
 #[derive(Debug, Parser)]
@@ -296,6 +296,10 @@ pub struct RunArgs {
     /// [default: 0.25, or 1 where the model has sliding-window layers]
     #[arg(long = "kv-floor", value_name = "F", hide = true)]
     pub kv_floor: Option<f64>,
+    /// Types the kept cells are stored in: auto (q8_0 where it applies), cache (-ctk/-ctv) or
+    /// q8_0; --kv-compose counts bytes of the cache's types either way
+    #[arg(long = "kv-store", value_enum, default_value = "auto", hide = true)]
+    pub kv_store: Store,
     /// Also score the cache with the question (the compressed cache then suits that question)
     #[arg(long = "kv-query-aware", hide = true)]
     pub query_aware: bool,
@@ -391,6 +395,7 @@ impl RunArgs {
             local: self.kv_local,
             budget_mode: self.kv_budget.unwrap_or_default(),
             layer_floor: self.kv_floor,
+            store: self.kv_store,
         }
     }
 

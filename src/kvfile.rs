@@ -151,7 +151,8 @@ impl Header {
         if data.layers.len() != self.stats.layer_cells.len() {
             return Err(format!("{} layers in the state, {} in the header", data.layers.len(), self.stats.layer_cells.len()));
         }
-        let (tk, tv) = (self.kv_type(&self.type_k)?, self.kv_type(&self.type_v)?);
+        // The cells are kept in the stored types of the cache's.
+        let (tk, tv) = self.stats.store.kept_types(self.kv_type(&self.type_k)?, self.kv_type(&self.type_v)?);
         let k_row = ffi::row_size(tk.0.into(), m.head_dim_k * m.n_head_kv);
         let v_row = ffi::row_size(tv.0.into(), m.head_dim_v * m.n_head_kv);
         for (l, (layer, &cells)) in data.layers.iter().zip(&self.stats.layer_cells).enumerate() {
@@ -161,7 +162,7 @@ impl Header {
             }
             let v_ok = if data.v_trans { layer.v_embd * layer.v_unit == v_row } else { layer.v_unit == v_row };
             if layer.k_type as u32 != u32::from(tk.0) || layer.v_type as u32 != u32::from(tv.0) || layer.k_row != k_row || !v_ok {
-                return Err(format!("layer {l}'s K/V types or row sizes do not match {} K / {} V for this model's heads", self.type_k, self.type_v));
+                return Err(format!("layer {l}'s K/V types or row sizes do not match {} K / {} V for this model's heads", tk.name(), tv.name()));
             }
         }
         Ok(())

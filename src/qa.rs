@@ -9,8 +9,8 @@ use crate::error::{Error, Result};
 use crate::kvfile::{self, Header, KvFile};
 use crate::llama::callback::LiveSlots;
 use crate::llama::state::Layout;
-use crate::llama::{FlashAttn, Model, Session, SessionParams};
-use crate::pipeline::{self, BudgetMode, CompressOptions, CompressStats, Inputs, Lengths, Plan, Prefill, ScoredDocument, Scorer, ScoringCopy};
+use crate::llama::{FlashAttn, KvType, Model, Session, SessionParams};
+use crate::pipeline::{self, BudgetMode, CompressOptions, CompressStats, Inputs, Lengths, Plan, Prefill, ScoredDocument, Scorer, ScoringCopy, Store};
 use crate::prompt::{self, PromptText};
 use crate::report::{peak_rss_bytes, Report};
 
@@ -69,6 +69,9 @@ impl QaOptions {
         if masked && self.session.flash_attn != FlashAttn::Off {
             let what = if c.budget_mode == BudgetMode::Heads { "per-head budgets (KVzip's)" } else { "--kv-budget global-masked" };
             return Err(Error::Usage(format!("{what} mask attention probabilities, which flash attention never forms: add -fa off")));
+        }
+        if c.store == Store::Q8_0 && self.session.flash_attn == FlashAttn::Off {
+            return Err(Error::Usage("--kv-store q8_0 keeps a quantized V, which needs flash attention: drop -fa off or use --kv-store cache".into()));
         }
         if c.budget_mode == BudgetMode::Heads && !c.method.method().needs_scores() {
             return Err(Error::Usage("per-head budgets follow the scores: a method that reads none keeps one token set".into()));
@@ -278,7 +281,10 @@ impl<'m> DocumentSession<'m> {
         }
         let n_total = prompt.prefix.len() + prompt.document.len();
         let (state, stats) = match &opts.compress {
-            Some(c) => pipeline::compress_scored(&model.info, doc, &prompt.word_ids(&model.inner), c)?,
+            Some(c) => {
+                let c = CompressOptions { store: c.store.resolve(c, &opts.session, false), ..c.clone() };
+                pipeline::compress_scored(&model.info, doc, &prompt.word_ids(&model.inner), &c)?
+            }
             None => (doc.state.clone(), CompressStats { cells_full: n_total, mean_layer_cells: n_total, t_prefill_ms: doc.t_prefill_ms, ..Default::default() }),
         };
         if stats.cells_full != n_total {
@@ -380,8 +386,12 @@ impl<'m> DocumentSession<'m> {
         }
         self.asked = true;
         let tail = self.text.tail_tokens(&model.inner, question);
-        if self.stats.mean_layer_cells + tail.len() + 1 > self.session.n_ctx() {
-            return Err(Error::ContextTooLong { tokens: self.stats.mean_layer_cells + tail.len(), n_ctx: self.session.n_ctx(), hint: " (question too long)" });
+        // The context was sized in cells of the cache's types: kept cells in others take the
+        // bytes of fewer of them, and the cells for new tokens are the rest.
+        let p = &self.opts.session;
+        let held = self.stats.store.cache_cells(self.stats.mean_layer_cells, &model.info, p.type_k, p.type_v);
+        if held + tail.len() + 1 > self.session.n_ctx() {
+            return Err(Error::ContextTooLong { tokens: held + tail.len(), n_ctx: self.session.n_ctx(), hint: " (question too long)" });
         }
         let t0 = Instant::now();
         self.session.decode(&tail, self.doc_end, true)?;
@@ -392,7 +402,7 @@ impl<'m> DocumentSession<'m> {
         } else {
             LlamaSampler::chain_simple([LlamaSampler::temp(self.opts.temp), LlamaSampler::dist(self.opts.seed)])
         };
-        let room = self.session.n_ctx().saturating_sub(self.stats.mean_layer_cells + tail.len());
+        let room = self.session.n_ctx().saturating_sub(held + tail.len());
         let t0 = Instant::now();
         let (text, n_tokens) = self.session.generate(&mut sampler, self.doc_end + tail.len() as i32, self.opts.n_predict.min(room), on_text)?;
         let t_decode_ms = t0.elapsed().as_secs_f64() * 1e3;
@@ -422,12 +432,18 @@ impl<'m> DocumentSession<'m> {
             held[l] = n;
         }
         let per_cell = info.kv_bytes_per_layer_cell(p.type_k, p.type_v);
+        // Bytes of a cell in each layer: the compressed ones keep theirs in the stored types.
+        let (kept_k, kept_v) = s.store.kept_types(p.type_k, p.type_v);
+        let mut layer_cell = vec![per_cell; info.n_layer];
+        for &l in &s.compressed_layers {
+            layer_cell[l] = info.kv_bytes_per_layer_cell(kept_k, kept_v);
+        }
         // The global layers also hold the question; window layers already count it.
-        let kept_cells: usize = held.iter().enumerate().map(|(l, &n)| if swa.get(l) == Some(&true) { n } else { n + tail }).sum();
+        let kept_bytes: usize = held.iter().enumerate().map(|(l, &n)| layer_cell[l] * if swa.get(l) == Some(&true) { n } else { n + tail }).sum();
         // What llama.cpp allocated, layer by layer.
         // The most it held at once: a layer-by-layer prefill peaks while one layer holds the
-        // whole document.
-        let alloc_cells: usize = (0..info.n_layer).map(|l| self.session.layer_cells(l)).sum::<usize>().max(s.alloc_cells_peak);
+        // whole document (in the cache's types).
+        let alloc_bytes = (0..info.n_layer).map(|l| layer_cell[l] * self.session.layer_cells(l)).sum::<usize>().max(per_cell * s.alloc_cells_peak);
         let paths = self.session.seen_paths();
         Report {
             answer: answer.text.trim().to_string(),
@@ -438,11 +454,13 @@ impl<'m> DocumentSession<'m> {
             kv_method: self.opts.compress.as_ref().map(|c| c.method),
             kv_type_k: p.type_k.name().to_string(),
             kv_type_v: p.type_v.name().to_string(),
+            kv_kept_type_k: kept_k.name().to_string(),
+            kv_kept_type_v: kept_v.name().to_string(),
             kv_cells_full: s.cells_full,
             kv_cells_kept: s.mean_layer_cells,
             kv_bytes_full: bytes(s.cells_full + tail, window),
-            kv_bytes_kept: per_cell * kept_cells,
-            kv_alloc_bytes: per_cell * alloc_cells,
+            kv_bytes_kept: kept_bytes,
+            kv_alloc_bytes: alloc_bytes,
             kv_host_peak_bytes: per_cell * s.host_cells_peak,
             n_ctx,
             peak_rss_bytes: peak_rss_bytes(),
@@ -501,11 +519,25 @@ fn restored<'m>(
 ) -> Result<Session<'m>> {
     let info = &model.info;
     let layout = Layout::parse(image, info.n_kv_caches())?;
-    let per_layer = layout.caches[0].data.as_ref().is_some_and(|d| d.rows_counted);
-    // Cells one cache holds of the document: the compressed one's, or the window's.
-    let held = stats.mean_layer_cells.max(layout.caches.get(1).map_or(0, |c| c.n_cells()));
-    let tail = longest_tail(text, model, questions).0;
+    let data = layout.caches[0].data.as_ref();
+    let per_layer = data.is_some_and(|d| d.rows_counted);
+    // The compressed cache's types, where its cells are kept in others than the run's.
     let p = &opts.session;
+    let kept = match data.and_then(|d| d.layers.first()) {
+        Some(l) if (l.k_type as u32, l.v_type as u32) != (p.type_k.ggml(), p.type_v.ggml()) => {
+            Some((KvType::from_ggml(l.k_type)?, KvType::from_ggml(l.v_type)?))
+        }
+        _ => None,
+    };
+    // The kept cells' bytes in cells of the run's types: the context allocates those until the
+    // kept cells are installed.
+    let kept_cells = match kept {
+        Some((k, v)) => (stats.mean_layer_cells * info.kv_bytes_per_layer_cell(k, v)).div_ceil(info.kv_bytes_per_layer_cell(p.type_k, p.type_v)),
+        None => stats.mean_layer_cells,
+    };
+    // Cells one cache holds of the document: the compressed one's, or the window's.
+    let held = kept_cells.max(layout.caches.get(1).map_or(0, |c| c.n_cells()));
+    let tail = longest_tail(text, model, questions).0;
     let need = (held + tail + opts.n_predict).max(p.n_ubatch.min(p.n_batch));
     let n_ctx = opts.n_ctx.unwrap_or(need.min(info.n_ctx_train));
     if held + tail >= n_ctx {
@@ -516,10 +548,14 @@ fn restored<'m>(
     debug_assert!(!masked || p.flash_attn == FlashAttn::Off);
     let mut session = Session::new(model, &SessionParams { n_ctx, probe: masked, ..p.clone() })?;
     let layers = &stats.compressed_layers;
+    // The tail: what the context holds beyond the kept cells (llama.cpp pads the context).
+    let tail_cells = session.n_ctx() - kept_cells;
     if per_layer {
         let n_comp = pipeline::per_model_layer(info.n_layer, layers, stats.layer_cells.iter().copied(), 0);
-        // The tail: what the context holds beyond the kept cells (llama.cpp pads the context).
-        session.set_layer_cells(session.n_ctx() - stats.mean_layer_cells, &n_comp)?;
+        session.set_layer_cells(tail_cells, &n_comp, kept)?;
+    } else if kept.is_some() {
+        // Stock's layout, in the kept types.
+        session.set_layer_cells(stats.mean_layer_cells + tail_cells, &vec![0; info.n_layer], kept)?;
     }
     if masked {
         let live = stats.head_cells.iter().zip(&stats.layer_cells).map(|(heads, &slots)| Some(LiveSlots { live: heads.clone(), slots }));
@@ -572,6 +608,7 @@ mod tests {
             local: false,
             budget_mode,
             layer_floor: None,
+            store: Store::Cache,
         })
     }
 

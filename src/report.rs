@@ -17,6 +17,12 @@ pub struct Report {
     pub kv_method: Option<MethodName>,
     pub kv_type_k: String,
     pub kv_type_v: String,
+    /// The types the compressed layers keep their cells in (`--kv-store`): q8_0 where f16 cells
+    /// were rounded, else the cache's own.
+    #[serde(default)]
+    pub kv_kept_type_k: String,
+    #[serde(default)]
+    pub kv_kept_type_v: String,
     /// Cells of the prompt prefix and document, as stock llama.cpp holds them.
     pub kv_cells_full: usize,
     /// Cells held for them after compression.
@@ -75,9 +81,14 @@ impl Report {
             self.t_decode_ms, self.decode_tokens, tg_ms, self.decode_tokens_per_s
         );
         s += &format!(
-            "kv cache: {} of {} document cells kept, {:.2} MiB vs {:.2} MiB stock ({:.1}%); allocated {:.2} MiB for {} cells ({} K, {} V)\n",
+            "kv cache: {} of {} document cells kept{}, {:.2} MiB vs {:.2} MiB stock ({:.1}%); allocated {:.2} MiB for {} cells ({} K, {} V)\n",
             self.kv_cells_kept,
             self.kv_cells_full,
+            if (&self.kv_kept_type_k, &self.kv_kept_type_v) == (&self.kv_type_k, &self.kv_type_v) || self.kv_kept_type_k.is_empty() {
+                String::new()
+            } else {
+                format!(" in {} K / {} V", self.kv_kept_type_k, self.kv_kept_type_v)
+            },
             mib(self.kv_bytes_kept as u64),
             mib(self.kv_bytes_full as u64),
             100.0 * self.kv_bytes_kept as f64 / self.kv_bytes_full.max(1) as f64,

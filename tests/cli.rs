@@ -127,6 +127,8 @@ fn json_reports_the_required_fields() {
         "kv_compose",
         "kv_type_k",
         "kv_type_v",
+        "kv_kept_type_k",
+        "kv_kept_type_v",
         "kv_cells_full",
         "kv_cells_kept",
         "kv_bytes_full",
@@ -294,10 +296,36 @@ fn bench_rejects_bad_plans() {
     assert!(stderr(&out).contains("case 2 of 2 (needle, ") && stderr(&out).contains("more than the 8192 the model was trained for"), "{}", stderr(&out));
 }
 
+/// `--kv-compose` counts KV bytes: by default an f16 cache keeps its cells in q8_0, about 1.9
+/// times as many cells in the same memory; `--kv-store cache` keeps f16 cells, and a q8_0 store
+/// without flash attention is refused.
+#[test]
+fn the_kept_fraction_counts_bytes_and_cells_are_kept_in_q8_0_by_default() {
+    let (m, d) = (model(), temp_file("store.txt", crate::util::doc_prefix(3000).as_bytes()).display().to_string());
+    let base = ["-m", m.as_str(), "-f", d.as_str(), "-p", "Who wrote this?", "-n", "1", "--kv-compose", "0.25", "--json"];
+    let run = |extra: &[&str]| -> serde_json::Value {
+        let out = kvcompose(&[&base[..], extra].concat());
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let n = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or_else(|| panic!("{k} in {v}"));
+    let (q8, f16) = (run(&[]), run(&["--kv-store", "cache"]));
+    assert_eq!((q8["kv_kept_type_k"].as_str(), q8["kv_kept_type_v"].as_str()), (Some("q8_0"), Some("q8_0")));
+    assert_eq!((f16["kv_kept_type_k"].as_str(), f16["kv_type_k"].as_str()), (Some("f16"), Some("f16")));
+    for v in [&q8, &f16] {
+        let share = n(v, "kv_bytes_kept") / n(v, "kv_bytes_full");
+        assert!(share > 0.2 && share <= 0.27, "a quarter of the bytes: {share} in {v}");
+    }
+    // q8_0 holds 34 bytes where f16 holds 64: 1.88 times the cells.
+    let more = n(&q8, "kv_cells_kept") / n(&f16, "kv_cells_kept");
+    assert!((more - 64.0 / 34.0).abs() < 0.01, "{more}");
+    fails_with(&[&base[..], &["--kv-store", "q8_0", "-fa", "off"]].concat(), "needs flash attention");
+}
+
 #[test]
 fn a_layer_floor_keeps_every_layer_at_least_that_share_of_the_uniform_budget() {
     let (m, d) = (model(), temp_file("floor.txt", crate::util::doc_prefix(1500).as_bytes()).display().to_string());
-    let base = ["-m", m.as_str(), "-f", d.as_str(), "-p", "Who wrote this?", "-n", "1", "--kv-compose", "0.5", "--json"];
+    let base = ["-m", m.as_str(), "-f", d.as_str(), "-p", "Who wrote this?", "-n", "1", "--kv-compose", "0.25", "--json"];
     let budgets = |floor: &str| -> (Vec<u64>, u64) {
         let out = kvcompose(&[&base[..], &["--kv-floor", floor]].concat());
         assert!(out.status.success(), "{}", stderr(&out));

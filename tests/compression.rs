@@ -6,8 +6,8 @@
 use kvcompose::compress::Selection;
 use kvcompose::llama::callback::{HeadCellMax, LiveSlots, PassScope};
 use kvcompose::llama::state::SeqState;
-use kvcompose::llama::{cache, FlashAttn, Model, Session, SessionParams};
-use kvcompose::pipeline::{BudgetMode, CompressOptions, CompressedLayers, Prefill, DEFAULT_LAYER_FLOOR};
+use kvcompose::llama::{cache, ffi, FlashAttn, KvType, Model, Session, SessionParams};
+use kvcompose::pipeline::{budget_cells, BudgetMode, CompressOptions, CompressedLayers, Prefill, Store, DEFAULT_LAYER_FLOOR};
 use kvcompose::prompt;
 use kvcompose::qa::{DocumentSession, QaOptions};
 use llama_cpp_2::token::LlamaToken;
@@ -184,6 +184,12 @@ fn gemma3_ratio_one_layer_by_layer_matches_stock_restored_logits_and_answers() {
 /// bytes of the tokens it selected, in composite order. With `BudgetMode::Global` each layer
 /// also holds its own number of cells, the global allocation, in tensors of that size.
 fn exact_rows(model: &Model, chars: usize, budget_mode: BudgetMode, how: fn(QaOptions) -> QaOptions, caches: &[(FlashAttn, &str, &str)]) {
+    exact_rows_kept(model, chars, budget_mode, how, caches, Store::Cache);
+}
+
+/// As [`exact_rows`], the kept cells stored as `store` says: each head's rows are then ggml's
+/// conversion of the stock prefill's rows of its selected tokens, bit for bit.
+fn exact_rows_kept(model: &Model, chars: usize, budget_mode: BudgetMode, how: fn(QaOptions) -> QaOptions, caches: &[(FlashAttn, &str, &str)], store: Store) {
     let p = prompt_tokens(model, chars);
     let n_head_kv = model.info.n_head_kv;
     let layout = CompressedLayers::of(&model.info).unwrap();
@@ -192,10 +198,14 @@ fn exact_rows(model: &Model, chars: usize, budget_mode: BudgetMode, how: fn(QaOp
         let c = opts.compress.as_mut().unwrap();
         // A quarter's floor on every model, so that layers hold different numbers of cells
         // (Gemma's global layers share the budget evenly by default).
-        (c.budget_mode, c.layer_floor) = (budget_mode, Some(DEFAULT_LAYER_FLOOR));
+        (c.budget_mode, c.layer_floor, c.store) = (budget_mode, Some(DEFAULT_LAYER_FLOOR), store);
         let mut ds = DocumentSession::load(model, doc_prefix(chars), &[LONG_QUESTION], &opts).unwrap();
         let stats = ds.stats().clone();
-        let budget = (0.25 * p.doc.len() as f64).ceil() as usize;
+        let (type_k, type_v) = (opts.session.type_k, opts.session.type_v);
+        // The ratio counts the cache's bytes: a q8_0 store keeps more cells in them.
+        let budget = budget_cells(store.cell_ratio(0.25, &model.info, type_k, type_v), p.doc.len(), 0);
+        let (kept_k, kept_v) = store.kept_types(type_k, type_v);
+        let kept = |from: KvType, to: KvType, head: &[u8]| ffi::convert_rows(from.ggml(), head, head.len(), to.ggml()).unwrap().0;
         assert_eq!(stats.steps, 1);
         assert_eq!(stats.mean_layer_cells, budget);
         assert_eq!(stats.compressed_layers, layout.layers);
@@ -212,10 +222,12 @@ fn exact_rows(model: &Model, chars: usize, budget_mode: BudgetMode, how: fn(QaOp
             }
             let answer = ds.ask(model, LONG_QUESTION, &mut |_| {}).unwrap();
             let report = ds.report(model, &answer);
-            let row = model.info.kv_bytes_per_layer_cell(opts.session.type_k, opts.session.type_v);
-            let alloc: usize = (0..model.info.n_layer).map(|l| ds.session.layer_cells(l)).sum();
+            let row = model.info.kv_bytes_per_layer_cell(type_k, type_v);
+            let row_kept = model.info.kv_bytes_per_layer_cell(kept_k, kept_v);
+            let alloc: usize = (0..model.info.n_layer).map(|l| ds.session.layer_cells(l) * if layout.layers.contains(&l) { row_kept } else { row }).sum();
             // A layer-by-layer prefill held more while one layer held the whole document.
-            assert_eq!(report.kv_alloc_bytes, alloc.max(stats.alloc_cells_peak) * row, "kv_alloc_bytes adds up the layers' real sizes");
+            assert_eq!(report.kv_alloc_bytes, alloc.max(stats.alloc_cells_peak * row), "kv_alloc_bytes adds up the layers' real sizes");
+            assert_eq!((report.kv_kept_type_k.as_str(), report.kv_kept_type_v.as_str()), (kept_k.name(), kept_v.name()));
         } else {
             assert!(stats.layer_cells.iter().all(|&n| n == budget));
         }
@@ -244,10 +256,10 @@ fn exact_rows(model: &Model, chars: usize, budget_mode: BudgetMode, how: fn(QaOp
                 assert!(orig.windows(2).all(|w| w[0] < w[1]), "slots in original order");
                 for (i, &pos) in orig.iter().enumerate() {
                     let src = pos as usize; // the reference holds position p in cell p
-                    assert_eq!(al.k_head(i, h, n_head_kv), bl.k_head(src, h, n_head_kv), "{k}/{v} K layer {l} head {h} slot {i}");
+                    assert_eq!(al.k_head(i, h, n_head_kv), kept(type_k, kept_k, bl.k_head(src, h, n_head_kv)), "{k}/{v} K layer {l} head {h} slot {i}");
                     assert_eq!(
                         al.v_head_bytes(i, h, n_head_kv, ad.v_trans),
-                        bl.v_head_bytes(src, h, n_head_kv, bd.v_trans),
+                        kept(type_v, kept_v, &bl.v_head_bytes(src, h, n_head_kv, bd.v_trans)),
                         "{k}/{v} V layer {l} head {h} slot {i}"
                     );
                 }
@@ -300,6 +312,17 @@ fn gemma3_layer_by_layer_each_head_holds_exactly_the_selected_rows_of_a_stock_pr
 fn layer_by_layer_each_head_holds_exactly_the_selected_rows_of_a_stock_prefill() {
     exact_rows(smollm2(), 2500, BudgetMode::Global, layer_by_layer, &CACHES);
     exact_rows(smollm2(), 2500, BudgetMode::Uniform, layer_by_layer, &SOME_CACHES);
+}
+
+/// Kept cells stored in q8_0 from an f16 prefill (the default store where flash attention is
+/// on): each head's rows are ggml's q8_0 of the stock rows of its tokens, more cells for the same
+/// bytes, in per-layer tensors of that type, on each model's default path and in the stock layout.
+#[test]
+fn kept_cells_in_q8_0_are_ggmls_quantization_of_the_selected_rows() {
+    let f16 = [(FlashAttn::On, "f16", "f16")];
+    exact_rows_kept(smollm2(), 2500, BudgetMode::Global, layer_by_layer, &f16, Store::Q8_0);
+    exact_rows_kept(smollm2(), 2500, BudgetMode::Uniform, layer_by_layer, &f16, Store::Q8_0);
+    exact_rows_kept(gemma3(), GEMMA_CHARS, BudgetMode::Global, layer_by_layer, &f16, Store::Q8_0);
 }
 
 /// Per-layer sizes attend as the masked allocation does: the same selection, with the cells a

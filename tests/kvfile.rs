@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use kvcompose::kvfile;
 use kvcompose::llama::{FlashAttn, Model};
+use kvcompose::pipeline::Store;
 use kvcompose::qa::{DocumentSession, QaOptions};
 
 use crate::util::{doc_prefix, doc_window, gemma3, kvcompose, model_path, qa_options, smollm2, stderr, LONG_QUESTION};
@@ -56,6 +57,11 @@ fn answers_from_a_saved_cache_are_the_compressing_runs() {
         let path = dir.join(format!("smollm2-{fa:?}-{k}-{v}.kvc"));
         file_answers_match(smollm2(), doc_prefix(2500), &qa_options(fa, k, v, Some(0.25)), &path);
     }
+    // Kept cells stored in q8_0 from an f16 cache: the file holds them so and loads them so.
+    let mut opts = qa_options(FlashAttn::On, "f16", "f16", Some(0.25));
+    opts.compress.as_mut().unwrap().store = Store::Q8_0;
+    file_answers_match(smollm2(), doc_prefix(2500), &opts, &dir.join("smollm2-kept-q8_0.kvc"));
+    assert_eq!(kvfile::read(&dir.join("smollm2-kept-q8_0.kvc")).unwrap().header.stats.store, Store::Q8_0);
     // A whole cache saves and loads the same way.
     file_answers_match(smollm2(), doc_prefix(2500), &qa_options(FlashAttn::Auto, "f16", "f16", None), &dir.join("smollm2-full.kvc"));
 }

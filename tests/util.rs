@@ -87,6 +87,7 @@ pub fn qa_options(fa: FlashAttn, k: &str, v: &str, ratio: Option<f64>) -> QaOpti
             local: false,
             budget_mode: Default::default(),
             layer_floor: None,
+            store: Default::default(),
         }),
         query_aware: false,
     }

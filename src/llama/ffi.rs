@@ -204,6 +204,42 @@ pub fn gemm_rows(m: usize, k: usize, alpha: f32, a: &[f32], lda: usize, b: &[f32
     }
 }
 
+/// Rows of `row` bytes of ggml type `from` in ggml type `to`, through f32 (ggml's own
+/// quantization, as `ggml_quantize_chunk` does it for a model file): the rows and their size.
+pub fn convert_rows(from: u32, src: &[u8], row: usize, to: u32) -> Result<(Vec<u8>, usize)> {
+    if from == to {
+        return Ok((src.to_vec(), row));
+    }
+    // SAFETY: type traits are static tables, read for in-range types only.
+    let (blck, size) = unsafe {
+        // ggml asserts (aborts) on a type it cannot quantize to without an importance matrix
+        if from >= sys::GGML_TYPE_COUNT || to >= sys::GGML_TYPE_COUNT || sys::ggml_quantize_requires_imatrix(to) || sys::ggml_blck_size(to) == 0 {
+            return Err(Error::UnsupportedCacheType(format!("{} -> {}", type_name(from), type_name(to))));
+        }
+        (sys::ggml_blck_size(from) as usize, sys::ggml_type_size(from))
+    };
+    if row == 0 || size == 0 || row % size != 0 || src.len() % row != 0 {
+        return Err(Error::llama(format!("{} bytes are not rows of {row} bytes of {}", src.len(), type_name(from))));
+    }
+    let n = row / size * blck;
+    let n_rows = src.len() / row;
+    let to_row = row_size(to, n);
+    // SAFETY: pure function of its arguments.
+    if to_row == 0 || n % unsafe { sys::ggml_blck_size(to) as usize } != 0 {
+        return Err(Error::llama(format!("rows of {n} values do not fit {} blocks", type_name(to))));
+    }
+    let mut f = Vec::with_capacity(n * n_rows);
+    to_f32(from, src, n * n_rows, &mut f)?;
+    let mut out = vec![0u8; to_row * n_rows];
+    // SAFETY: `f` holds `n_rows * n` floats and `out` the `n_rows` rows of `to_row` bytes that
+    // ggml writes for them; `to` is a valid type whose blocks divide the rows (checked above).
+    let written = unsafe { sys::ggml_quantize_chunk(to, f.as_ptr(), out.as_mut_ptr().cast(), 0, n_rows as i64, n as i64, std::ptr::null()) };
+    if written != out.len() {
+        return Err(Error::llama(format!("ggml wrote {written} bytes of {}, {} expected", type_name(to), out.len())));
+    }
+    Ok((out, to_row))
+}
+
 /// Bytes of a row of `n` values of ggml type `ty`.
 pub fn row_size(ty: u32, n: usize) -> usize {
     // SAFETY: pure function of its arguments.
@@ -332,5 +368,39 @@ pub fn release_free_heap() {
         unsafe {
             malloc_trim(0);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f16_bytes(v: &[f32]) -> Vec<u8> {
+        let mut out = vec![0u8; v.len() * 2];
+        // SAFETY: `out` holds `v.len()` f16 values.
+        unsafe { sys::ggml_fp32_to_fp16_row(v.as_ptr(), out.as_mut_ptr().cast(), v.len() as i64) };
+        out
+    }
+
+    #[test]
+    fn rows_converted_to_q8_0_round_each_block_to_its_scale() {
+        // Two rows of 64 values: q8_0 blocks of 32 values and an f16 scale, 68 bytes a row.
+        let v: Vec<f32> = (0..128).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0).collect();
+        let (q, row) = convert_rows(sys::GGML_TYPE_F16, &f16_bytes(&v), 128, sys::GGML_TYPE_Q8_0).unwrap();
+        assert_eq!((row, q.len()), (68, 136));
+        let mut back = Vec::new();
+        to_f32(sys::GGML_TYPE_Q8_0, &q, 128, &mut back).unwrap();
+        for (b, block) in back.chunks(32).zip(v.chunks(32)) {
+            let amax = block.iter().fold(0f32, |m, x| m.max(x.abs()));
+            for (x, y) in b.iter().zip(block) {
+                assert!((x - y).abs() <= amax / 127.0 * 0.51 + 0.01, "{x} vs {y}");
+            }
+        }
+        // The same type is a copy; rows that are not whole, or a type that needs an importance
+        // matrix, are errors rather than ggml's abort.
+        assert_eq!(convert_rows(sys::GGML_TYPE_F16, &f16_bytes(&v), 128, sys::GGML_TYPE_F16).unwrap().0, f16_bytes(&v));
+        assert!(convert_rows(sys::GGML_TYPE_F16, &f16_bytes(&v)[..100], 128, sys::GGML_TYPE_Q8_0).is_err());
+        assert!(convert_rows(sys::GGML_TYPE_F16, &f16_bytes(&v[..40]), 80, sys::GGML_TYPE_Q8_0).is_err());
+        assert!(convert_rows(sys::GGML_TYPE_F16, &f16_bytes(&v), 128, sys::GGML_TYPE_IQ2_XXS).is_err());
     }
 }

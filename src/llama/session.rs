@@ -52,6 +52,22 @@ impl KvType {
         ("q5_1", KvCacheType::Q5_1),
     ];
 
+    pub const Q8_0: KvType = KvType(KvCacheType::Q8_0);
+
+    /// The ggml type id.
+    pub fn ggml(self) -> u32 {
+        self.0.into()
+    }
+
+    /// The type of ggml type id `t` (as a sequence state writes it), if a cache can take it.
+    pub fn from_ggml(t: i32) -> Result<KvType> {
+        Self::NAMES
+            .iter()
+            .map(|&(_, k)| KvType(k))
+            .find(|k| i64::from(k.ggml()) == i64::from(t))
+            .ok_or_else(|| Error::UnsupportedCacheType(super::ffi::type_name(t as u32)))
+    }
+
     pub fn parse(s: &str) -> Result<KvType> {
         Self::NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(s)).map(|&(_, t)| KvType(t)).ok_or_else(|| Error::UnknownCacheType(s.to_string()))
     }
@@ -334,10 +350,15 @@ impl<'m> Session<'m> {
     /// Gives each model layer its own KV size (kvcompose's llama.cpp patch): `n_comp[l]`
     /// compressed cells in layer `l` plus `n_tail` cells for new tokens in every layer. Discards
     /// what the (full-attention) cache holds and reallocates it; a state written next restores
-    /// into the compressed cells.
-    pub fn set_layer_cells(&mut self, n_tail: usize, n_comp: &[usize]) -> Result<()> {
+    /// into the compressed cells. With `types`, that cache's K and V tensors take them (the kept
+    /// cells' types, kvcompose's patch 0008); else they keep theirs.
+    pub fn set_layer_cells(&mut self, n_tail: usize, n_comp: &[usize], types: Option<(KvType, KvType)>) -> Result<()> {
         let counts: Vec<u32> = n_comp.iter().map(|&n| n as u32).collect();
-        if !self.ctx.kv_cache_set_layer_cells(n_tail as u32, &counts) {
+        let done = match types {
+            Some((k, v)) => self.ctx.kv_cache_set_layer_cells_typed(n_tail as u32, &counts, k.ggml(), v.ggml()),
+            None => self.ctx.kv_cache_set_layer_cells(n_tail as u32, &counts),
+        };
+        if !done {
             return Err(Error::llama(format!("llama.cpp refused per-layer KV sizes ({n_tail} tail cells; see -v)")));
         }
         Ok(())

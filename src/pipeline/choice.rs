@@ -142,6 +142,7 @@ mod tests {
             local: false,
             budget_mode: mode,
             layer_floor: Some(floor),
+            store: crate::pipeline::Store::Cache,
         }
     }
 

@@ -81,7 +81,7 @@ pub fn prefill_chunks(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
             cache::compose(&mut state, layout.n_blocks, layout.block, &sel, n_head_kv)?;
             let cells = per_model_layer(n_layer, &layout.layers, layer_cells.iter().copied(), 0);
             let sizes = (opts.budget_mode == BudgetMode::Global).then_some((plan.tail(session), cells.as_slice()));
-            install(session, &state, sizes, pos)?;
+            install(session, &state, sizes, None, pos)?;
             stats.layer_budgets_global = choice.budgets;
             stats.steps += 1;
             stats.t_compress_ms += ms(t0);

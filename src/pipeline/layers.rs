@@ -8,7 +8,7 @@ use std::time::Instant;
 use llama_cpp_2::token::LlamaToken;
 
 use super::choice::{self, budget_bounds, choose_with};
-use super::{absorb, install, ms, per_model_layer, BudgetMode, CompressOptions, CompressStats, CompressedLayers, Inputs, Plan, Progress};
+use super::{absorb, install, keep_as, ms, per_model_layer, BudgetMode, CompressOptions, CompressStats, CompressedLayers, Inputs, Plan, Progress};
 use crate::compress::select::slot_positions;
 use crate::compress::LayerSlots;
 use crate::error::{Error, Result};
@@ -52,7 +52,9 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
     let n_pass = n_total + if method.needs_scores() { copy.len().max(query.map_or(0, <[LlamaToken]>::len)) } else { 0 };
     // At most: one layer holding the passes, a row in each other global layer, the window cache.
     let window_cells: usize = (0..n_layer).filter(|l| !layout.layers.contains(l)).map(|l| session.layer_cells(l)).sum();
-    stats.alloc_cells_peak = n_pass + layout.layers.len() - 1 + window_cells;
+    // Or the context's own cache, allocated before the first pass.
+    let context_cells: usize = (0..n_layer).map(|l| session.layer_cells(l)).sum();
+    stats.alloc_cells_peak = (n_pass + layout.layers.len() - 1 + window_cells).max(context_cells);
 
     let (mut h_doc, mut h_copy, mut h_query) = (Vec::new(), Vec::new(), Vec::new());
     let n_comp = layout.layers.len();
@@ -150,7 +152,9 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
     stats.layer_cells = choice.layer_cells();
     let positions = slot_positions(&slots, pos);
     fmt.rows_counted = stats.layer_cells.iter().any(|&n| n != positions.len());
-    let mut caches = vec![CacheState { seq_ids: vec![vec![seq_id]; positions.len()], positions, data: Some(fmt.with(kept)) }];
+    let mut data = fmt.with(kept);
+    let kept_types = keep_as(&mut data, plan.store)?;
+    let mut caches = vec![CacheState { seq_ids: vec![vec![seq_id]; positions.len()], positions, data: Some(data) }];
     if layout.window {
         caches.push(window.into_state(seq_id)?);
         // Both caches are written whole: none may keep a cell of the last pass.
@@ -159,10 +163,12 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
     let state = SeqState { seq_id, caches };
     let cells = match opts.budget_mode {
         BudgetMode::Global => (plan.tail(session), per_model_layer(n_layer, &layout.layers, stats.layer_cells.iter().copied(), 0)),
-        _ => (session.n_ctx(), none),
+        // The stock layout: the kept cells and the tail in every layer.
+        _ => (plan.budget + plan.tail(session), none),
     };
-    install(session, &state.encode(), Some((cells.0, &cells.1)), pos)?;
+    install(session, &state.encode(), Some((cells.0, &cells.1)), kept_types, pos)?;
     stats.t_compress_ms += ms(t0);
+    stats.store = plan.store;
     stats.layer_budgets_global = choice.budgets;
     stats.mean_layer_cells = stats.layer_cells.iter().sum::<usize>().div_ceil(layout.layers.len().max(1));
     stats.origins = slots.into_iter().map(|s| s.origin).collect();

@@ -30,7 +30,8 @@ use crate::compress::scores::kv_head_scores;
 use crate::compress::{LayerSlots, MethodName, ScoreOptions};
 use crate::error::{Error, Result};
 use crate::llama::callback::HeadCellMax;
-use crate::llama::{ModelInfo, Session, SessionParams};
+use crate::llama::state::CacheData;
+use crate::llama::{cache, FlashAttn, KvType, ModelInfo, Session, SessionParams};
 
 /// Which queries score the cache: each chunk is fed again after itself, and the attention of
 /// that copy's tokens to the cache is the score.
@@ -71,6 +72,10 @@ pub struct CompressOptions {
     /// `None`: the model's default ([`layer_floor`]), made concrete by [`Plan::new`].
     #[serde(default)]
     pub layer_floor: Option<f64>,
+    /// The types the kept cells are stored in. `ratio` counts KV bytes of the cache's own types,
+    /// so a q8_0 store keeps about 1.9 times the cells of an f16 one in the same memory.
+    #[serde(default)]
+    pub store: Store,
 }
 
 impl CompressOptions {
@@ -86,6 +91,75 @@ impl CompressOptions {
             },
             _ => self.clone(),
         }
+    }
+}
+
+/// The types the kept cells are stored in once compressed; the document is read and scored in
+/// the cache's own types (`-ctk`, `-ctv`) either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Store {
+    /// `q8_0` where it applies ([`Store::resolve`]), else `cache`.
+    Auto,
+    /// The cache's own types.
+    #[default]
+    Cache,
+    /// Float K and V (f32, f16, bf16) rounded to q8_0; a quantized cache type stays as it is.
+    /// On the held-out fidelity cases it answers more of the 68 the full cache answers at the
+    /// same KV bytes than f16 cells do, most at 0.125 (`docs/results/2026-12-06-kept-q8_0`).
+    #[value(name = "q8_0")]
+    #[serde(rename = "q8_0")]
+    Q8_0,
+}
+
+impl Store {
+    /// `Auto` made concrete: `q8_0` when the ratio drops cells (1.0 stays bit-identical to
+    /// stock), the cache has a float type to round, flash attention may be on (a quantized V
+    /// needs it) and the cache is composed once, not `streamed` (the layer-by-layer prefill and
+    /// scored documents; a streaming prefill reads its compressed cache again).
+    pub fn resolve(self, c: &CompressOptions, session: &SessionParams, streamed: bool) -> Store {
+        let float = |t: KvType| Store::Q8_0.kept_type(t) != t;
+        match self {
+            Store::Auto
+                if c.ratio < 1.0
+                    && (float(session.type_k) || float(session.type_v))
+                    && session.flash_attn != FlashAttn::Off
+                    && matches!(c.budget_mode, BudgetMode::Uniform | BudgetMode::Global)
+                    && !streamed =>
+            {
+                Store::Q8_0
+            }
+            Store::Auto => Store::Cache,
+            given => given,
+        }
+    }
+
+    /// The type a cache of type `t` keeps its cells in.
+    pub fn kept_type(self, t: KvType) -> KvType {
+        match self {
+            Store::Q8_0 if matches!(t.name(), "f32" | "f16" | "bf16") => KvType::Q8_0,
+            _ => t,
+        }
+    }
+
+    /// The types a cache of types `k`, `v` keeps its cells in.
+    pub fn kept_types(self, k: KvType, v: KvType) -> (KvType, KvType) {
+        (self.kept_type(k), self.kept_type(v))
+    }
+
+    /// Cells of a cache of types `k`, `v` that take the bytes of `cells` cells kept this way
+    /// (rounded up): what a context is sized for, since llama.cpp allocates the cache's types
+    /// until the kept cells are installed.
+    pub fn cache_cells(self, cells: usize, info: &ModelInfo, k: KvType, v: KvType) -> usize {
+        let (kk, kv) = self.kept_types(k, v);
+        (cells * info.kv_bytes_per_layer_cell(kk, kv)).div_ceil(info.kv_bytes_per_layer_cell(k, v).max(1))
+    }
+
+    /// Fraction of the cells that holds `ratio` of the KV bytes of a cache of types `k`, `v`
+    /// once its cells are kept this way (at most all of them).
+    pub fn cell_ratio(self, ratio: f64, info: &ModelInfo, k: KvType, v: KvType) -> f64 {
+        let (kk, kv) = self.kept_types(k, v);
+        (ratio * info.kv_bytes_per_layer_cell(k, v) as f64 / info.kv_bytes_per_layer_cell(kk, kv).max(1) as f64).min(1.0)
     }
 }
 
@@ -217,6 +291,9 @@ pub struct CompressStats {
     /// compressed layer, as the cache holds it now.
     #[serde(skip)]
     pub origins: Vec<Vec<Vec<i32>>>,
+    /// How the compressed layers keep their cells (`Cache` or `Q8_0`, resolved).
+    #[serde(default)]
+    pub store: Store,
     /// Per-head budgets (`BudgetMode::Heads`): cells each KV head of each compressed layer
     /// attends to, the first of that layer's cells; the rest of them are masked for that head.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -286,6 +363,12 @@ pub struct Plan {
     pub layer_floor: f64,
     /// Cells a compressed layer keeps on average, of the prefix and document.
     pub budget: usize,
+    /// How the kept cells are stored (resolved: `Cache` or `Q8_0`).
+    pub store: Store,
+    /// Cells of the cache's own types that take the kept cells' bytes (`budget` unless they are
+    /// stored in other types): the context is sized for these, so the cache allocated before
+    /// the kept cells are installed takes no more memory than they do.
+    pub held: usize,
     /// The context asked for (llama.cpp may pad it: see [`Plan::tail`]).
     pub n_ctx: usize,
 }
@@ -295,8 +378,15 @@ impl Plan {
     /// here when `None`); `session` gives the batch sizes.
     pub fn new(c: &CompressOptions, info: &ModelInfo, len: Lengths, session: &SessionParams, n_ctx: Option<usize>) -> Result<Plan> {
         let n_total = len.prefix + len.doc;
-        let budget = budget_cells(c.ratio, n_total, len.prefix);
         let prefill = resolve_prefill(c, info)?;
+        let store = c.store.resolve(c, session, prefill == Prefill::Chunks);
+        if store == Store::Q8_0 && prefill == Prefill::Chunks {
+            return Err(Error::Usage(
+                "--kv-store q8_0 keeps a cache composed once: it needs the layer-by-layer prefill, which this model does not have".into(),
+            ));
+        }
+        let budget = budget_cells(store.cell_ratio(c.ratio, info, session.type_k, session.type_v), n_total, len.prefix);
+        let held_cells = store.cache_cells(budget, info, session.type_k, session.type_v);
         // A scoring pass decodes the repeat turn, the lead-in and a copy of the chunk.
         let intro = len.copy_intro + if c.local { LEAD_IN } else { 0 };
         let ubatch = session.n_ubatch.min(session.n_batch);
@@ -308,7 +398,7 @@ impl Plan {
         chunk = chunk.min(len.doc).max(1);
         let query = if len.query_aware { len.question } else { 0 };
         // Masked global budgets hold the largest layer budget, up to the whole document.
-        let held = if c.budget_mode == BudgetMode::GlobalMasked { n_total } else { budget };
+        let held = if c.budget_mode == BudgetMode::GlobalMasked { n_total } else { held_cells };
         let answer = held + len.question + len.n_predict;
         let need = match prefill {
             // The passes hold the document in one layer's tensors, sized apart from the context;
@@ -345,30 +435,45 @@ impl Plan {
         }
         // Layer by layer reads the document whole: no chunk to record.
         let chunk = if prefill == Prefill::Chunks { chunk } else { 0 };
-        Ok(Plan { prefill, chunk, layer_floor: layer_floor(c, info), budget, n_ctx })
+        Ok(Plan { prefill, chunk, layer_floor: layer_floor(c, info), budget, store, held: held_cells, n_ctx })
     }
 }
 
 impl Plan {
     /// Cells for new tokens that every layer holds beside its compressed ones: what the
-    /// session's context holds beyond the budget (llama.cpp pads the context it is asked for).
+    /// session's context holds beyond the kept cells' bytes (llama.cpp pads the context it is
+    /// asked for).
     pub fn tail(&self, session: &Session<'_>) -> usize {
-        session.n_ctx().saturating_sub(self.budget)
+        session.n_ctx().saturating_sub(self.held)
     }
 }
 
 /// Writes a composed sequence state into the session's cache: with per-layer sizes (`cells[l]`
-/// compressed cells in model layer `l`, `tail` cells for new tokens in each) or in llama.cpp's
-/// stock layout (`None`); the cache must then end at position `end - 1`.
-fn install(session: &mut Session<'_>, state: &[u8], sizes: Option<(usize, &[usize])>, end: i32) -> Result<()> {
+/// compressed cells in model layer `l`, `tail` cells for new tokens in each; `kept`: the K and V
+/// types of that cache, when they change) or in llama.cpp's stock layout (`None`); the cache
+/// must then end at position `end - 1`.
+fn install(session: &mut Session<'_>, state: &[u8], sizes: Option<(usize, &[usize])>, kept: Option<(KvType, KvType)>, end: i32) -> Result<()> {
     if let Some((tail, cells)) = sizes {
-        session.set_layer_cells(tail, cells)?;
+        session.set_layer_cells(tail, cells, kept)?;
     }
     session.write_state(state)?;
     if session.pos_max() != end - 1 {
         return Err(Error::llama(format!("after the rewrite the cache ends at position {}, expected {}", session.pos_max(), end - 1)));
     }
     Ok(())
+}
+
+/// Rounds a composed cache's rows to the types `store` keeps them in: the types they now have,
+/// or `None` where they stay the cache's own.
+fn keep_as(data: &mut CacheData, store: Store) -> Result<Option<(KvType, KvType)>> {
+    let Some(l) = data.layers.first() else { return Ok(None) };
+    let cache = (KvType::from_ggml(l.k_type)?, KvType::from_ggml(l.v_type)?);
+    let kept = store.kept_types(cache.0, cache.1);
+    if kept == cache {
+        return Ok(None);
+    }
+    cache::store_as(data, kept.0, kept.1)?;
+    Ok(Some(kept))
 }
 
 /// Per model layer, the value of each compressed layer (model layers `layers`, in order) and
@@ -443,6 +548,7 @@ mod tests {
             local: false,
             budget_mode: BudgetMode::Global,
             layer_floor: None,
+            store: Store::Cache,
         }
     }
 
@@ -498,6 +604,41 @@ mod tests {
             Err(Error::Usage(m)) => assert!(m.contains("exceeds the ubatch of 512"), "{m}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn auto_keeps_cells_in_q8_0_only_where_cells_are_dropped_from_a_float_cache_composed_once() {
+        let (s, c) = (session(), opts(0.25));
+        assert_eq!(Store::Auto.resolve(&c, &s, false), Store::Q8_0);
+        // Everything kept stays bit-identical to stock.
+        assert_eq!(Store::Auto.resolve(&opts(1.0), &s, false), Store::Cache);
+        // A quantized V needs flash attention; a streaming prefill reads its cache again.
+        assert_eq!(Store::Auto.resolve(&c, &SessionParams { flash_attn: FlashAttn::Off, ..s.clone() }, false), Store::Cache);
+        assert_eq!(Store::Auto.resolve(&c, &s, true), Store::Cache);
+        // Nothing to round in a quantized cache; one float half is enough.
+        let q8 = KvType::parse("q8_0").unwrap();
+        assert_eq!(Store::Auto.resolve(&c, &SessionParams { type_k: q8, type_v: q8, ..s.clone() }, false), Store::Cache);
+        assert_eq!(Store::Auto.resolve(&c, &SessionParams { type_k: q8, ..s.clone() }, false), Store::Q8_0);
+        assert_eq!(Store::Q8_0.kept_types(q8, s.type_v), (q8, q8));
+        // Masked budgets (flash attention off) keep the cache's types; a store given is kept.
+        assert_eq!(Store::Auto.resolve(&CompressOptions { budget_mode: BudgetMode::Heads, ..c.clone() }, &s, false), Store::Cache);
+        assert_eq!(Store::Cache.resolve(&c, &s, false), Store::Cache);
+    }
+
+    #[test]
+    fn the_ratio_counts_bytes_so_a_q8_0_store_keeps_more_cells_in_them() {
+        let (f16, info) = (KvType::parse("f16").unwrap(), model("llama", None));
+        assert_eq!(Store::Cache.cell_ratio(0.25, &info, f16, f16), 0.25);
+        // 16 values a head, 2 heads: 64 bytes in f16, 34 in q8_0 (32 values and a scale a block).
+        let r = Store::Q8_0.cell_ratio(0.25, &info, f16, f16);
+        assert!((r - 0.25 * 64.0 / 34.0).abs() < 1e-12, "{r}");
+        assert_eq!(Store::Q8_0.cell_ratio(0.75, &info, f16, f16), 1.0);
+        // The plan's budget follows.
+        let plan = Plan::new(&CompressOptions { store: Store::Q8_0, ..opts(0.25) }, &info, LEN, &session(), None).unwrap();
+        assert_eq!((plan.store, plan.budget), (Store::Q8_0, budget_cells(r, 2010, 10)));
+        // A streaming prefill cannot keep q8_0 cells: refused before any decode.
+        let chunks = CompressOptions { store: Store::Q8_0, prefill: Prefill::Chunks, ..opts(0.25) };
+        assert!(matches!(Plan::new(&chunks, &info, LEN, &session(), None), Err(Error::Usage(_))));
     }
 
     #[test]

@@ -5,13 +5,13 @@ use std::time::Instant;
 
 use llama_cpp_2::token::LlamaToken;
 
-use super::{absorb, budget_cells, choose, layer_floor, ms, BudgetMode, CompressOptions, CompressStats, CompressedLayers, Progress};
+use super::{absorb, budget_cells, choose, keep_as, layer_floor, ms, BudgetMode, CompressOptions, CompressStats, CompressedLayers, Progress, Store};
 use crate::compress::select::slot_positions;
 use crate::compress::{LayerSlots, Selection};
 use crate::error::{Error, Result};
 use crate::llama::callback::{HeadCellMax, PassScope};
-use crate::llama::state::Layout;
-use crate::llama::{cache, ModelInfo, Session};
+use crate::llama::state::{Layout, SeqState};
+use crate::llama::{cache, KvType, ModelInfo, Session};
 
 /// A whole document in the cache with every cell scored: what a compression needs, whatever its
 /// ratio, method, layer budgets or score aggregation, so the benchmark reads and scores a case
@@ -108,7 +108,13 @@ pub fn compress_scored(info: &ModelInfo, doc: &ScoredDocument, words: &[u32], op
         }
         slots.push(s);
     }
-    let choice = choose(&slots, budget_cells(opts.ratio, n_total, doc.n_prefix), doc.n_prefix, opts);
+    // The ratio counts the cache's bytes, in the types its state holds.
+    let Some(l) = parsed.caches[layout.block].data.as_ref().and_then(|d| d.layers.first()) else {
+        return Err(Error::StateFormat("a scored document without KV rows".into()));
+    };
+    let (cache_k, cache_v) = (KvType::from_ggml(l.k_type)?, KvType::from_ggml(l.v_type)?);
+    let cells = opts.store.cell_ratio(opts.ratio, info, cache_k, cache_v);
+    let choice = choose(&slots, budget_cells(cells, n_total, doc.n_prefix), doc.n_prefix, opts);
     let sources = choice.sources;
     let slots: Vec<LayerSlots> = slots.iter().zip(&sources).map(|(s, src)| s.gather(src)).collect();
     let sel = Selection { positions: slot_positions(&slots, n_total as i32), sources };
@@ -123,6 +129,13 @@ pub fn compress_scored(info: &ModelInfo, doc: &ScoredDocument, words: &[u32], op
         debug_assert_eq!(state[empty..], [1, 0, 0, 0, 0, 0, 0, 0]);
         state.truncate(empty);
         state.extend_from_slice(&window);
+    }
+    if opts.store != Store::Cache {
+        let mut seq = SeqState::decode(&state, layout.n_blocks)?;
+        if let Some(data) = seq.caches[layout.block].data.as_mut() {
+            keep_as(data, opts.store)?;
+        }
+        state = seq.encode();
     }
     let layer_cells: Vec<usize> = slots.iter().map(LayerSlots::n_slots).collect();
     let stats = CompressStats {
@@ -139,6 +152,7 @@ pub fn compress_scored(info: &ModelInfo, doc: &ScoredDocument, words: &[u32], op
         origins: slots.into_iter().map(|s| s.origin).collect(),
         layer_cells,
         head_cells: choice.head_cells,
+        store: opts.store,
     };
     Ok((state, stats))
 }

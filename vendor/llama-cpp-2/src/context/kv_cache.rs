@@ -40,6 +40,21 @@ impl LlamaContext<'_> {
         }
     }
 
+    /// As [`Self::kv_cache_set_layer_cells`], with the compressed cache's K and V tensors in
+    /// ggml types `type_k` and `type_v` (kvcompose's patch, `llama_memory_set_layer_cells_typed`;
+    /// `GGML_TYPE_COUNT` keeps a tensor's type): a document read in f16 kept in q8_0. llama.cpp
+    /// refuses a type whose blocks do not divide the rows, and a quantized V without flash
+    /// attention.
+    pub fn kv_cache_set_layer_cells_typed(&mut self, n_tail: u32, n_comp: &[u32], type_k: llama_cpp_sys_2::ggml_type, type_v: llama_cpp_sys_2::ggml_type) -> bool {
+        let Ok(n_layer) = i32::try_from(n_comp.len()) else { return false };
+        // SAFETY: as in `kv_cache_set_layer_cells`; llama.cpp checks both types before it uses
+        // them (in range, blocks dividing the rows).
+        unsafe {
+            let mem = llama_cpp_sys_2::llama_get_memory(self.context.as_ptr());
+            llama_cpp_sys_2::llama_memory_set_layer_cells_typed(mem, n_tail, n_comp.as_ptr(), n_layer, type_k, type_v)
+        }
+    }
+
     /// As [`Self::kv_cache_set_layer_cells`], but model layer `il` stores only the first
     /// `n_tail_layer[il]` of the `n_tail` tail cells (kvcompose's patch,
     /// `llama_memory_set_layer_cells_tails`): one layer can hold a whole document while the

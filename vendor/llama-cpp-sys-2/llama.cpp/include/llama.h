@@ -793,6 +793,18 @@ extern "C" {
             const uint32_t * n_tail_layer,
                    int32_t n_layer);
 
+    // Kept cells in another type (kvcompose patch): as llama_memory_set_layer_cells, but the
+    // compressed cache's K and V tensors get types type_k and type_v (GGML_TYPE_COUNT: keep the
+    // current one), so that a compressed document can be stored in q8_0 while it was read in f16.
+    // A quantized V needs flash attention (V not transposed).
+    LLAMA_API bool llama_memory_set_layer_cells_typed(
+            llama_memory_t mem,
+                  uint32_t n_tail,
+            const uint32_t * n_comp,
+                   int32_t n_layer,
+            enum ggml_type type_k,
+            enum ggml_type type_v);
+
     // Copy all tokens that belong to the specified sequence to another sequence
     // p0 < 0 : [0,  p1]
     // p1 < 0 : [p0, inf)

@@ -4263,6 +4263,26 @@ bool llama_memory_set_layer_cells_tails(
     }
 }
 
+bool llama_memory_set_layer_cells_typed(
+        llama_memory_t mem,
+              uint32_t n_tail,
+        const uint32_t * n_comp,
+               int32_t n_layer,
+        enum ggml_type type_k,
+        enum ggml_type type_v) {
+    auto * kv = llama_memory_attn_cache(mem);
+    if (!kv || !n_comp) {
+        LLAMA_LOG_ERROR("%s: needs an attention KV cache\n", __func__);
+        return false;
+    }
+    try {
+        return kv->set_layer_cells(n_tail, n_comp, n_layer, nullptr, type_k, type_v);
+    } catch (const std::exception & err) {
+        LLAMA_LOG_ERROR("%s: %s\n", __func__, err.what());
+        return false;
+    }
+}
+
 uint32_t llama_memory_layer_cells(llama_memory_t mem, int32_t il) {
     if (auto * iswa = dynamic_cast<llama_kv_cache_iswa *>(mem)) {
         const uint32_t n = iswa->get_base()->get_layer_rows(il);

@@ -1347,7 +1347,8 @@ uint32_t llama_kv_cache::get_layer_rows(int32_t il) const {
     return it == map_layer_ids.end() ? 0 : layer_size(it->second);
 }
 
-bool llama_kv_cache::set_layer_cells(uint32_t n_tail, const uint32_t * n_comp_layer, int32_t n_layer, const uint32_t * n_tail_layer) {
+bool llama_kv_cache::set_layer_cells(uint32_t n_tail, const uint32_t * n_comp_layer, int32_t n_layer, const uint32_t * n_tail_layer,
+        ggml_type type_k, ggml_type type_v) {
     if (other || n_stream != 1 || hparams.no_alloc) {
         LLAMA_LOG_ERROR("%s: per-layer sizes need a single-stream cache of its own\n", __func__);
         return false;
@@ -1401,6 +1402,28 @@ bool llama_kv_cache::set_layer_cells(uint32_t n_tail, const uint32_t * n_comp_la
             layer.k->ne[0], layer.v ? layer.v->ne[0] : 0,
             ggml_get_name(layer.k), layer.v ? ggml_get_name(layer.v) : "",
         });
+    }
+    // another type for the tensors (patches/0008): checked before anything is discarded
+    auto fits = [](ggml_type t, int64_t ne0) {
+        return t >= 0 && t < GGML_TYPE_COUNT && ggml_blck_size(t) > 0 && ne0 % ggml_blck_size(t) == 0;
+    };
+    for (auto & sp : specs) {
+        const bool k_ok = type_k == GGML_TYPE_COUNT || fits(type_k, sp.ne0_k);
+        const bool v_ok = type_v == GGML_TYPE_COUNT || sp.type_v == GGML_TYPE_COUNT ||
+            (fits(type_v, sp.ne0_v) && (!v_trans || !ggml_is_quantized(type_v)));
+        if (!k_ok || !v_ok) {
+            LLAMA_LOG_ERROR("%s: K %s / V %s do not fit rows of %lld / %lld elements%s\n", __func__,
+                    type_k == GGML_TYPE_COUNT ? "unchanged" : ggml_type_name(type_k),
+                    type_v == GGML_TYPE_COUNT ? "unchanged" : ggml_type_name(type_v), (long long) sp.ne0_k, (long long) sp.ne0_v,
+                    v_trans ? " (a quantized V needs flash attention)" : "");
+            return false;
+        }
+        if (type_k != GGML_TYPE_COUNT) {
+            sp.type_k = type_k;
+        }
+        if (type_v != GGML_TYPE_COUNT && sp.type_v != GGML_TYPE_COUNT) {
+            sp.type_v = type_v;
+        }
     }
 
     // what the cache held is discarded, so nothing is copied: the old buffers go first,

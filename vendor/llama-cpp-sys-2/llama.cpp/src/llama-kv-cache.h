@@ -162,8 +162,10 @@ public:
     // cells after it. What the cache holds is discarded; its buffers are reallocated. With
     // every n_comp_layer 0 the layout is stock's, with n_tail cells.
     // With n_tail_layer (kvcompose, patches/0004), layer il stores only the first
-    // n_tail_layer[il] tail cells.
-    bool set_layer_cells(uint32_t n_tail, const uint32_t * n_comp_layer, int32_t n_layer, const uint32_t * n_tail_layer = nullptr);
+    // n_tail_layer[il] tail cells. type_k and type_v other than GGML_TYPE_COUNT (kvcompose,
+    // patches/0008) give the tensors another type.
+    bool set_layer_cells(uint32_t n_tail, const uint32_t * n_comp_layer, int32_t n_layer, const uint32_t * n_tail_layer = nullptr,
+            ggml_type type_k = GGML_TYPE_COUNT, ggml_type type_v = GGML_TYPE_COUNT);
 
     // rows layer il stores (its K tensor's cells), 0 when this cache does not hold layer il
     uint32_t get_layer_rows(int32_t il) const;
