@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::kvfile::{self, Header, KvFile};
 use crate::llama::callback::LiveSlots;
 use crate::llama::state::Layout;
-use crate::llama::{FlashAttn, KvType, Model, Session, SessionParams};
+use crate::llama::{FlashAttn, Model, Session, SessionParams};
 use crate::pipeline::{self, BudgetMode, CompressOptions, CompressStats, Inputs, Lengths, Plan, Prefill, ScoredDocument, Scorer, ScoringCopy, Store};
 use crate::prompt::{self, PromptText};
 use crate::report::{peak_rss_bytes, Report};
@@ -519,22 +519,15 @@ fn restored<'m>(
 ) -> Result<Session<'m>> {
     let info = &model.info;
     let layout = Layout::parse(image, info.n_kv_caches())?;
-    let data = layout.caches[0].data.as_ref();
-    let per_layer = data.is_some_and(|d| d.rows_counted);
-    // The compressed cache's types, where its cells are kept in others than the run's.
+    let per_layer = layout.caches[0].data.as_ref().is_some_and(|d| d.rows_counted);
+    // The compressed cache's types, where its cells are kept in others than the run's (the
+    // state's rows are in them: `compress_scored` made them so, `kvfile::decode` checked them).
     let p = &opts.session;
-    let kept = match data.and_then(|d| d.layers.first()) {
-        Some(l) if (l.k_type as u32, l.v_type as u32) != (p.type_k.ggml(), p.type_v.ggml()) => {
-            Some((KvType::from_ggml(l.k_type)?, KvType::from_ggml(l.v_type)?))
-        }
-        _ => None,
-    };
+    let kept_types = stats.store.kept_types(p.type_k, p.type_v);
+    let kept = (kept_types != (p.type_k, p.type_v)).then_some(kept_types);
     // The kept cells' bytes in cells of the run's types: the context allocates those until the
     // kept cells are installed.
-    let kept_cells = match kept {
-        Some((k, v)) => (stats.mean_layer_cells * info.kv_bytes_per_layer_cell(k, v)).div_ceil(info.kv_bytes_per_layer_cell(p.type_k, p.type_v)),
-        None => stats.mean_layer_cells,
-    };
+    let kept_cells = stats.store.cache_cells(stats.mean_layer_cells, info, p.type_k, p.type_v);
     // Cells one cache holds of the document: the compressed one's, or the window's.
     let held = kept_cells.max(layout.caches.get(1).map_or(0, |c| c.n_cells()));
     let tail = longest_tail(text, model, questions).0;

@@ -216,7 +216,8 @@ fn exact_rows_kept(model: &Model, chars: usize, budget_mode: BudgetMode, how: fn
             assert_eq!(stats.layer_cells, stats.layer_budgets_global);
             assert_eq!(stats.layer_cells.iter().sum::<usize>(), budget * layout.layers.len());
             assert!(cells > budget, "{k}/{v}: some layer holds more than the uniform budget: {:?}", stats.layer_cells);
-            let tail = ds.session.n_ctx() - budget;
+            // The context is sized in the cache's cells: kept cells in q8_0 take the bytes of fewer.
+            let tail = ds.session.n_ctx() - store.cache_cells(budget, &model.info, type_k, type_v);
             for (&l, &n) in layout.layers.iter().zip(&stats.layer_cells) {
                 assert_eq!(ds.session.layer_cells(l), n + tail, "{k}/{v}: layer {l}'s tensors hold its own cells and the tail");
             }

@@ -1,8 +1,17 @@
 //! The user-level promise: a single inserted fact is found in long documents by the demo and
 //! the main command, stock and compressed, and compression shrinks the KV buffer.
 
-use crate::util::{doc_prefix, kvcompose, model_path, stderr, LONG_ANSWER, LONG_QUESTION};
+use crate::util::{doc_prefix, kvcompose, model_path, smollm2, stderr, LONG_ANSWER, LONG_QUESTION};
 use kvcompose::fetch;
+use kvcompose::llama::KvType;
+use kvcompose::pipeline::{budget_cells, Store};
+
+/// Cells kept of `full` at `ratio` of an f16 cache's bytes: kept in q8_0, the default where
+/// flash attention is on (1.88 times the cells).
+fn kept_cells(ratio: f64, full: u64) -> u64 {
+    let f16 = KvType::parse("f16").unwrap();
+    budget_cells(Store::Q8_0.cell_ratio(ratio, &smollm2().info, f16, f16), full as usize, 0) as u64
+}
 
 fn run_json(doc: &str, extra: &[&str]) -> serde_json::Value {
     let dir = std::env::temp_dir().join(format!("kvcompose-needle-{}", std::process::id()));
@@ -26,7 +35,7 @@ fn demo_finds_the_fact_with_the_full_cache_and_reports_both_runs() {
     assert!(v["stock"]["doc_tokens"].as_u64().unwrap() >= 4000, "demo document of at least 4k tokens");
     assert!(v["stock"]["answer"].as_str().unwrap().contains("7381924"), "stock: {}", v["stock"]);
     assert_eq!(v["kvcompose"]["kv_compose"], 0.5);
-    assert_eq!(v["kvcompose"]["kv_cells_kept"], (v["stock"]["kv_cells_full"].as_f64().unwrap() * 0.5).ceil() as u64);
+    assert_eq!(v["kvcompose"]["kv_cells_kept"], kept_cells(0.5, v["stock"]["kv_cells_full"].as_u64().unwrap()));
 }
 
 fn finds(doc: &str, extra: &[&str]) -> serde_json::Value {
@@ -46,7 +55,7 @@ fn main_command_finds_the_fact_in_3k_tokens_stock_and_with_a_quarter_of_the_cach
     assert!((2700..=3300).contains(&n), "about 3k tokens, got {n}");
     let ours = finds(doc, &["--kv-compose", "0.25"]);
     let (cells_full, cells) = (ours["kv_cells_full"].as_u64().unwrap(), ours["kv_cells_kept"].as_u64().unwrap());
-    assert_eq!(cells, (cells_full as f64 * 0.25).ceil() as u64);
+    assert_eq!(cells, kept_cells(0.25, cells_full));
     assert_eq!(ours["compress_steps"], 1, "one compression, after the layer-by-layer prefill");
     // The default budgets: KVCompose's global allocation, realised per layer.
     assert_eq!(ours["budget_mode"], "global");
