@@ -15,3 +15,9 @@ for part in 1:1500 2:1500 1:3000; do
     suite_into "$out/default/s${part%%:*}-${part##*:}" --suite qa --seed "${part%%:*}" --lengths "${part##*:}" --per-kind 8 \
         --scores "$scores" -n 32 --methods kvcompose --budgets global --ratios 0.25,0.125
 done
+# The token-level baseline (SnapKV-style, one token set for all heads, uniform budgets) from the
+# same scores, its cells kept in q8_0 as well.
+for part in 1:1500 2:1500 1:3000; do
+    suite_into "$out/tokens/s${part%%:*}-${part##*:}" --suite qa --seed "${part%%:*}" --lengths "${part##*:}" --per-kind 8 \
+        --scores "$scores" -n 32 --methods tokens --budgets uniform --ratios 0.25,0.125
+done
