@@ -153,15 +153,15 @@ impl Header {
         }
         // The cells are kept in the stored types of the cache's.
         let (tk, tv) = self.stats.store.kept_types(self.kv_type(&self.type_k)?, self.kv_type(&self.type_v)?);
-        let k_row = ffi::row_size(tk.0.into(), m.head_dim_k * m.n_head_kv);
-        let v_row = ffi::row_size(tv.0.into(), m.head_dim_v * m.n_head_kv);
+        let k_row = ffi::row_size(tk.ggml(), m.head_dim_k * m.n_head_kv);
+        let v_row = ffi::row_size(tv.ggml(), m.head_dim_v * m.n_head_kv);
         for (l, (layer, &cells)) in data.layers.iter().zip(&self.stats.layer_cells).enumerate() {
             let rows = if data.rows_counted { layer.rows } else { cache.n_cells() };
             if rows != cells || cells > cache.n_cells() {
                 return Err(format!("layer {l} holds {rows} rows, the header says {cells}"));
             }
             let v_ok = if data.v_trans { layer.v_embd * layer.v_unit == v_row } else { layer.v_unit == v_row };
-            if layer.k_type as u32 != u32::from(tk.0) || layer.v_type as u32 != u32::from(tv.0) || layer.k_row != k_row || !v_ok {
+            if layer.k_type as u32 != tk.ggml() || layer.v_type as u32 != tv.ggml() || layer.k_row != k_row || !v_ok {
                 return Err(format!("layer {l}'s K/V types or row sizes do not match {} K / {} V for this model's heads", tk.name(), tv.name()));
             }
         }

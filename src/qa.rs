@@ -389,7 +389,7 @@ impl<'m> DocumentSession<'m> {
         // The context was sized in cells of the cache's types: kept cells in others take the
         // bytes of fewer of them, and the cells for new tokens are the rest.
         let p = &self.opts.session;
-        let held = self.stats.store.cache_cells(self.stats.mean_layer_cells, &model.info, p.type_k, p.type_v);
+        let held = self.stats.held_cells(&model.info, p.type_k, p.type_v);
         if held + tail.len() + 1 > self.session.n_ctx() {
             return Err(Error::ContextTooLong { tokens: held + tail.len(), n_ctx: self.session.n_ctx(), hint: " (question too long)" });
         }
@@ -527,7 +527,7 @@ fn restored<'m>(
     let kept = (kept_types != (p.type_k, p.type_v)).then_some(kept_types);
     // The kept cells' bytes in cells of the run's types: the context allocates those until the
     // kept cells are installed.
-    let kept_cells = stats.store.cache_cells(stats.mean_layer_cells, info, p.type_k, p.type_v);
+    let kept_cells = stats.held_cells(info, p.type_k, p.type_v);
     // Cells one cache holds of the document: the compressed one's, or the window's.
     let held = kept_cells.max(layout.caches.get(1).map_or(0, |c| c.n_cells()));
     let tail = longest_tail(text, model, questions).0;

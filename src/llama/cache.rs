@@ -118,8 +118,10 @@ pub fn gather_layer(l: &LayerKv, sources: &[Vec<usize>], v_trans: bool) -> Resul
 /// its type.
 pub fn store_as(data: &mut CacheData, k: KvType, v: KvType) -> Result<()> {
     for l in &mut data.layers {
-        (l.k, l.k_row) = ffi::convert_rows(l.k_type as u32, &l.k, l.k_row, k.ggml())?;
-        l.k_type = k.ggml() as i32;
+        if l.k_type as u32 != k.ggml() {
+            (l.k, l.k_row) = ffi::convert_rows(l.k_type as u32, &l.k, l.k_row, k.ggml())?;
+            l.k_type = k.ggml() as i32;
+        }
         if l.v_type as u32 == v.ggml() {
             continue;
         }

@@ -49,8 +49,8 @@ pub struct ModelInfo {
 impl ModelInfo {
     /// KV bytes one cell takes in one layer for the given cache types.
     pub fn kv_bytes_per_layer_cell(&self, type_k: super::KvType, type_v: super::KvType) -> usize {
-        let k = super::ffi::row_size(type_k.0.into(), self.head_dim_k * self.n_head_kv);
-        let v = super::ffi::row_size(type_v.0.into(), self.head_dim_v * self.n_head_kv);
+        let k = super::ffi::row_size(type_k.ggml(), self.head_dim_k * self.n_head_kv);
+        let v = super::ffi::row_size(type_v.ggml(), self.head_dim_v * self.n_head_kv);
         k + v
     }
 

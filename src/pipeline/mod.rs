@@ -300,6 +300,14 @@ pub struct CompressStats {
     pub head_cells: Vec<Vec<usize>>,
 }
 
+impl CompressStats {
+    /// Cells of a cache of types `k`, `v` whose bytes the kept cells take: what a context that
+    /// holds them is sized by, the rest of it being the cells for new tokens.
+    pub fn held_cells(&self, info: &ModelInfo, k: KvType, v: KvType) -> usize {
+        self.store.cache_cells(self.mean_layer_cells, info, k, v)
+    }
+}
+
 /// The compressed layers of a model and where their cache lives in the sequence state.
 #[derive(Debug, Clone)]
 pub struct CompressedLayers {
