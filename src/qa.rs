@@ -282,7 +282,7 @@ impl<'m> DocumentSession<'m> {
         let n_total = prompt.prefix.len() + prompt.document.len();
         let (state, stats) = match &opts.compress {
             Some(c) => {
-                let c = CompressOptions { store: c.store.resolve(c, &opts.session, false), ..c.clone() };
+                let c = CompressOptions { store: c.store.resolve(c, &model.info, &opts.session, false), ..c.clone() };
                 pipeline::compress_scored(&model.info, doc, &prompt.word_ids(&model.inner), &c)?
             }
             None => (doc.state.clone(), CompressStats { cells_full: n_total, mean_layer_cells: n_total, t_prefill_ms: doc.t_prefill_ms, ..Default::default() }),

@@ -1,7 +1,7 @@
 //! Rewriting the live KV cache: a sequence state recomposed, in its own buffer, from a
 //! per-layer, per-head selection.
 
-use super::state::{v_trans_word, CacheData, DataLayout, LayerKv, Layout};
+use super::state::{v_trans_word, DataLayout, LayerKv, Layout};
 use super::{ffi, KvType};
 use crate::compress::Selection;
 use crate::error::{Error, Result};
@@ -113,24 +113,21 @@ pub fn gather_layer(l: &LayerKv, sources: &[Vec<usize>], v_trans: bool) -> Resul
     Ok(LayerKv { rows: n, k_type: l.k_type, k_row: l.k_row, k, v_type: l.v_type, v_unit: l.v_unit, v_embd: l.v_embd, v })
 }
 
-/// Stores every K and V row of a cache's layers in `k` and `v` (ggml's rounding through f32):
-/// the kept cells in the types they are kept in. V must be in rows (flash attention) to change
-/// its type.
-pub fn store_as(data: &mut CacheData, k: KvType, v: KvType) -> Result<()> {
-    for l in &mut data.layers {
-        if l.k_type as u32 != k.ggml() {
-            (l.k, l.k_row) = ffi::convert_rows(l.k_type as u32, &l.k, l.k_row, k.ggml())?;
-            l.k_type = k.ggml() as i32;
-        }
-        if l.v_type as u32 == v.ggml() {
-            continue;
-        }
-        if data.v_trans {
-            return Err(Error::UnsupportedCacheType(format!("V kept in {} needs flash attention (-fa on)", v.name())));
-        }
-        (l.v, l.v_unit) = ffi::convert_rows(l.v_type as u32, &l.v, l.v_unit, v.ggml())?;
-        l.v_type = v.ggml() as i32;
+/// Stores every K and V row of a layer in `k` and `v` (ggml's rounding through f32): the kept
+/// cells in the types they are kept in. V must be in rows (flash attention) to change its type.
+pub fn layer_as(l: &mut LayerKv, v_trans: bool, k: KvType, v: KvType) -> Result<()> {
+    if l.k_type as u32 != k.ggml() {
+        (l.k, l.k_row) = ffi::convert_rows(l.k_type as u32, &l.k, l.k_row, k.ggml())?;
+        l.k_type = k.ggml() as i32;
     }
+    if l.v_type as u32 == v.ggml() {
+        return Ok(());
+    }
+    if v_trans {
+        return Err(Error::UnsupportedCacheType(format!("V kept in {} needs flash attention (-fa on)", v.name())));
+    }
+    (l.v, l.v_unit) = ffi::convert_rows(l.v_type as u32, &l.v, l.v_unit, v.ggml())?;
+    l.v_type = v.ggml() as i32;
     Ok(())
 }
 

@@ -240,6 +240,15 @@ pub fn convert_rows(from: u32, src: &[u8], row: usize, to: u32) -> Result<(Vec<u
     Ok((out, to_row))
 }
 
+/// Values in a block of ggml type `ty` (a valid type id).
+pub fn block_size(ty: u32) -> usize {
+    // SAFETY: a static table, read for an in-range type only.
+    if ty >= sys::GGML_TYPE_COUNT {
+        return 0;
+    }
+    unsafe { sys::ggml_blck_size(ty) as usize }
+}
+
 /// Bytes of a row of `n` values of ggml type `ty`.
 pub fn row_size(ty: u32, n: usize) -> usize {
     // SAFETY: pure function of its arguments.

@@ -54,6 +54,13 @@ impl ModelInfo {
         k + v
     }
 
+    /// Whether each KV head's K and V are whole blocks of `ty`: cells are composed per head as
+    /// raw bytes.
+    pub fn heads_split_into(&self, ty: super::KvType) -> bool {
+        let b = super::ffi::block_size(ty.ggml());
+        b != 0 && self.head_dim_k % b == 0 && self.head_dim_v % b == 0
+    }
+
     /// KV caches in a sequence state: the window cache follows the global one on iSWA models.
     pub fn n_kv_caches(&self) -> usize {
         if self.n_swa.is_some() {

@@ -63,6 +63,7 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
     let mut composite: Vec<Vec<f32>> = Vec::with_capacity(n_comp);
     let mut candidates: Vec<LayerSlots> = Vec::with_capacity(n_comp);
     let mut kept: Vec<LayerKv> = Vec::with_capacity(n_comp);
+    let mut kept_types = None;
     // The sequence id and row layout every layer shares, from the first layer read.
     let mut format: Option<(i32, DataFormat)> = None;
     let mut window = WindowRows::default();
@@ -132,7 +133,11 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
         let state = Layout::parse(&bytes, layout.n_blocks)?;
         let data = state.caches[layout.block].data.as_ref().ok_or_else(|| Error::StateFormat("empty KV cache after a layer pass".into()))?;
         let rows = data.layers.get(c).ok_or_else(|| Error::StateFormat(format!("no layer {l} in the state")))?;
-        kept.push(cache::gather_layer(&rows.copy_from(&bytes), &sources, data.v_trans)?);
+        // Converted now rather than at the end: the candidates wait on the host in the bytes
+        // of the type they are kept in.
+        let mut layer = cache::gather_layer(&rows.copy_from(&bytes), &sources, data.v_trans)?;
+        kept_types = keep_as(&mut layer, data.v_trans, plan.store)?.or(kept_types);
+        kept.push(layer);
         format.get_or_insert((state.seq_id, DataFormat::of(data)));
         candidates.push(slots.gather(&sources));
         stats.host_cells_peak = stats.host_cells_peak.max(candidates.iter().map(LayerSlots::n_slots).sum());
@@ -152,8 +157,7 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
     stats.layer_cells = choice.layer_cells();
     let positions = slot_positions(&slots, pos);
     fmt.rows_counted = stats.layer_cells.iter().any(|&n| n != positions.len());
-    let mut data = fmt.with(kept);
-    let kept_types = keep_as(&mut data, plan.store)?;
+    let data = fmt.with(kept);
     let mut caches = vec![CacheState { seq_ids: vec![vec![seq_id]; positions.len()], positions, data: Some(data) }];
     if layout.window {
         caches.push(window.into_state(seq_id)?);

@@ -30,7 +30,7 @@ use crate::compress::scores::kv_head_scores;
 use crate::compress::{LayerSlots, MethodName, ScoreOptions};
 use crate::error::{Error, Result};
 use crate::llama::callback::HeadCellMax;
-use crate::llama::state::CacheData;
+use crate::llama::state::LayerKv;
 use crate::llama::{cache, FlashAttn, KvType, ModelInfo, Session, SessionParams};
 
 /// Which queries score the cache: each chunk is fed again after itself, and the attention of
@@ -115,13 +115,15 @@ pub enum Store {
 impl Store {
     /// `Auto` made concrete: `q8_0` when the ratio drops cells (1.0 stays bit-identical to
     /// stock), the cache has a float type to round, flash attention may be on (a quantized V
-    /// needs it) and the cache is composed once, not `streamed` (the layer-by-layer prefill and
-    /// scored documents; a streaming prefill reads its compressed cache again).
-    pub fn resolve(self, c: &CompressOptions, session: &SessionParams, streamed: bool) -> Store {
+    /// needs it), the model's heads are whole q8_0 blocks (cells are composed per head) and the
+    /// cache is composed once, not `streamed` (the layer-by-layer prefill and scored documents;
+    /// a streaming prefill reads its compressed cache again).
+    pub fn resolve(self, c: &CompressOptions, info: &ModelInfo, session: &SessionParams, streamed: bool) -> Store {
         let float = |t: KvType| Store::Q8_0.kept_type(t) != t;
         match self {
             Store::Auto
                 if c.ratio < 1.0
+                    && info.heads_split_into(KvType::Q8_0)
                     && (float(session.type_k) || float(session.type_v))
                     && session.flash_attn != FlashAttn::Off
                     && matches!(c.budget_mode, BudgetMode::Uniform | BudgetMode::Global)
@@ -387,7 +389,7 @@ impl Plan {
     pub fn new(c: &CompressOptions, info: &ModelInfo, len: Lengths, session: &SessionParams, n_ctx: Option<usize>) -> Result<Plan> {
         let n_total = len.prefix + len.doc;
         let prefill = resolve_prefill(c, info)?;
-        let store = c.store.resolve(c, session, prefill == Prefill::Chunks);
+        let store = c.store.resolve(c, info, session, prefill == Prefill::Chunks);
         if store == Store::Q8_0 && prefill == Prefill::Chunks {
             return Err(Error::Usage(
                 "--kv-store q8_0 keeps a cache composed once: it needs the layer-by-layer prefill, which this model does not have".into(),
@@ -471,16 +473,15 @@ fn install(session: &mut Session<'_>, state: &[u8], sizes: Option<(usize, &[usiz
     Ok(())
 }
 
-/// Rounds a composed cache's rows to the types `store` keeps them in: the types they now have,
-/// or `None` where they stay the cache's own.
-fn keep_as(data: &mut CacheData, store: Store) -> Result<Option<(KvType, KvType)>> {
-    let Some(l) = data.layers.first() else { return Ok(None) };
-    let cache = (KvType::from_ggml(l.k_type)?, KvType::from_ggml(l.v_type)?);
+/// Rounds a composed layer's rows to the types `store` keeps them in: the types they now have,
+/// or `None` where they stay the layer's own.
+fn keep_as(layer: &mut LayerKv, v_trans: bool, store: Store) -> Result<Option<(KvType, KvType)>> {
+    let cache = (KvType::from_ggml(layer.k_type)?, KvType::from_ggml(layer.v_type)?);
     let kept = store.kept_types(cache.0, cache.1);
     if kept == cache {
         return Ok(None);
     }
-    cache::store_as(data, kept.0, kept.1)?;
+    cache::layer_as(layer, v_trans, kept.0, kept.1)?;
     Ok(Some(kept))
 }
 
@@ -525,8 +526,8 @@ mod tests {
             recurrent: false,
             n_swa,
             swa_layers: n_swa.map(|_| vec![true, true, true, false]),
-            head_dim_k: 16,
-            head_dim_v: 16,
+            head_dim_k: 32,
+            head_dim_v: 32,
         }
     }
 
@@ -616,21 +617,23 @@ mod tests {
 
     #[test]
     fn auto_keeps_cells_in_q8_0_only_where_cells_are_dropped_from_a_float_cache_composed_once() {
-        let (s, c) = (session(), opts(0.25));
-        assert_eq!(Store::Auto.resolve(&c, &s, false), Store::Q8_0);
+        let (s, c, m) = (session(), opts(0.25), model("llama", None));
+        assert_eq!(Store::Auto.resolve(&c, &m, &s, false), Store::Q8_0);
+        // Heads that are not whole blocks cannot be composed in q8_0.
+        assert_eq!(Store::Auto.resolve(&c, &ModelInfo { head_dim_k: 80, ..m.clone() }, &s, false), Store::Cache);
         // Everything kept stays bit-identical to stock.
-        assert_eq!(Store::Auto.resolve(&opts(1.0), &s, false), Store::Cache);
+        assert_eq!(Store::Auto.resolve(&opts(1.0), &m, &s, false), Store::Cache);
         // A quantized V needs flash attention; a streaming prefill reads its cache again.
-        assert_eq!(Store::Auto.resolve(&c, &SessionParams { flash_attn: FlashAttn::Off, ..s.clone() }, false), Store::Cache);
-        assert_eq!(Store::Auto.resolve(&c, &s, true), Store::Cache);
+        assert_eq!(Store::Auto.resolve(&c, &m, &SessionParams { flash_attn: FlashAttn::Off, ..s.clone() }, false), Store::Cache);
+        assert_eq!(Store::Auto.resolve(&c, &m, &s, true), Store::Cache);
         // Nothing to round in a quantized cache; one float half is enough.
         let q8 = KvType::parse("q8_0").unwrap();
-        assert_eq!(Store::Auto.resolve(&c, &SessionParams { type_k: q8, type_v: q8, ..s.clone() }, false), Store::Cache);
-        assert_eq!(Store::Auto.resolve(&c, &SessionParams { type_k: q8, ..s.clone() }, false), Store::Q8_0);
+        assert_eq!(Store::Auto.resolve(&c, &m, &SessionParams { type_k: q8, type_v: q8, ..s.clone() }, false), Store::Cache);
+        assert_eq!(Store::Auto.resolve(&c, &m, &SessionParams { type_k: q8, ..s.clone() }, false), Store::Q8_0);
         assert_eq!(Store::Q8_0.kept_types(q8, s.type_v), (q8, q8));
         // Masked budgets (flash attention off) keep the cache's types; a store given is kept.
-        assert_eq!(Store::Auto.resolve(&CompressOptions { budget_mode: BudgetMode::Heads, ..c.clone() }, &s, false), Store::Cache);
-        assert_eq!(Store::Cache.resolve(&c, &s, false), Store::Cache);
+        assert_eq!(Store::Auto.resolve(&CompressOptions { budget_mode: BudgetMode::Heads, ..c.clone() }, &m, &s, false), Store::Cache);
+        assert_eq!(Store::Cache.resolve(&c, &m, &s, false), Store::Cache);
     }
 
     #[test]

@@ -133,7 +133,9 @@ pub fn compress_scored(info: &ModelInfo, doc: &ScoredDocument, words: &[u32], op
     if opts.store != Store::Cache {
         let mut seq = SeqState::decode(&state, layout.n_blocks)?;
         if let Some(data) = seq.caches[layout.block].data.as_mut() {
-            keep_as(data, opts.store)?;
+            for l in &mut data.layers {
+                keep_as(l, data.v_trans, opts.store)?;
+            }
         }
         state = seq.encode();
     }
