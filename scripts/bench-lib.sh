@@ -55,6 +55,18 @@ build_at() {
     echo "$tree/target/release/kvcompose"
 }
 
+# `speed_case BYTES QUESTION DIR`: the speed runs' case, the tests' document cut at BYTES
+# (`tests_doc`) written to DIR/doc.txt and stock's whole prompt for it and QUESTION to
+# DIR/prompt.txt; prints the document's tokens (stock's context holds them and the answer).
+speed_case() {
+    local model
+    model=$("$bin" fetch-model smollm2)
+    tests_doc "$1" "$3/doc.txt"
+    "$bin" -m "$model" -f "$3/doc.txt" -p "$2" -n 1 --kv-compose 1 --kv-save "$3/t.kvc" --json > "$3/t.json"
+    stock_prompt "$3/doc.txt" "$2" "$3/t.kvc" > "$3/prompt.txt"
+    python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['doc_tokens'])" "$3/t.json"
+}
+
 # `stock_prompt DOC QUESTION KVFILE`: prints the whole prompt stock llama.cpp gets for DOC and
 # QUESTION, the model's chat template as kvcompose rendered it into the cache file KVFILE.
 stock_prompt() {
