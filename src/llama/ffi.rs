@@ -242,10 +242,10 @@ pub fn convert_rows(from: u32, src: &[u8], row: usize, to: u32) -> Result<(Vec<u
 
 /// Values in a block of ggml type `ty` (a valid type id).
 pub fn block_size(ty: u32) -> usize {
-    // SAFETY: a static table, read for an in-range type only.
     if ty >= sys::GGML_TYPE_COUNT {
         return 0;
     }
+    // SAFETY: a static table, read for an in-range type only.
     unsafe { sys::ggml_blck_size(ty) as usize }
 }
 
