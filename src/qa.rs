@@ -523,8 +523,7 @@ fn restored<'m>(
     // The compressed cache's types, where its cells are kept in others than the run's (the
     // state's rows are in them: `compress_scored` made them so, `kvfile::decode` checked them).
     let p = &opts.session;
-    let kept_types = stats.store.kept_types(p.type_k, p.type_v);
-    let kept = (kept_types != (p.type_k, p.type_v)).then_some(kept_types);
+    let kept = stats.store.converts(p.type_k, p.type_v);
     // The kept cells' bytes in cells of the run's types: the context allocates those until the
     // kept cells are installed.
     let kept_cells = stats.held_cells(info, p.type_k, p.type_v);

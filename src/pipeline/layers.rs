@@ -134,9 +134,9 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
         let data = state.caches[layout.block].data.as_ref().ok_or_else(|| Error::StateFormat("empty KV cache after a layer pass".into()))?;
         let rows = data.layers.get(c).ok_or_else(|| Error::StateFormat(format!("no layer {l} in the state")))?;
         // Converted now rather than at the end: the candidates wait on the host in the bytes
-        // of the type they are kept in.
+        // of the type they are kept in (the same types for every layer).
         let mut layer = cache::gather_layer(&rows.copy_from(&bytes), &sources, data.v_trans)?;
-        kept_types = keep_as(&mut layer, data.v_trans, plan.store)?.or(kept_types);
+        kept_types = keep_as(&mut layer, data.v_trans, plan.store)?;
         kept.push(layer);
         format.get_or_insert((state.seq_id, DataFormat::of(data)));
         candidates.push(slots.gather(&sources));

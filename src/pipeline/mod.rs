@@ -149,6 +149,12 @@ impl Store {
         (self.kept_type(k), self.kept_type(v))
     }
 
+    /// The types a cache of types `k`, `v` keeps its cells in, where they are not its own.
+    pub fn converts(self, k: KvType, v: KvType) -> Option<(KvType, KvType)> {
+        let kept = self.kept_types(k, v);
+        (kept != (k, v)).then_some(kept)
+    }
+
     /// Cells of a cache of types `k`, `v` that take the bytes of `cells` cells kept this way
     /// (rounded up): what a context is sized for, since llama.cpp allocates the cache's types
     /// until the kept cells are installed.
@@ -476,11 +482,7 @@ fn install(session: &mut Session<'_>, state: &[u8], sizes: Option<(usize, &[usiz
 /// Rounds a composed layer's rows to the types `store` keeps them in: the types they now have,
 /// or `None` where they stay the layer's own.
 fn keep_as(layer: &mut LayerKv, v_trans: bool, store: Store) -> Result<Option<(KvType, KvType)>> {
-    let cache = (KvType::from_ggml(layer.k_type)?, KvType::from_ggml(layer.v_type)?);
-    let kept = store.kept_types(cache.0, cache.1);
-    if kept == cache {
-        return Ok(None);
-    }
+    let Some(kept) = store.converts(KvType::from_ggml(layer.k_type)?, KvType::from_ggml(layer.v_type)?) else { return Ok(None) };
     cache::layer_as(layer, v_trans, kept.0, kept.1)?;
     Ok(Some(kept))
 }
