@@ -8,7 +8,7 @@ use crate::bench::tasks::TaskKind;
 use crate::bench::{Haystack, Plan};
 use crate::compress::{Aggregation, MethodName, ScoreOptions};
 use crate::error::{Error, Result};
-use crate::llama::{FlashAttn, KvType, SessionParams};
+use crate::llama::{FlashAttn, KvType, ScoreReduction, SessionParams};
 use crate::pipeline::{BudgetMode, CompressOptions, Prefill, Scorer, Store};
 use crate::qa::{Load, QaOptions};
 
@@ -304,10 +304,10 @@ pub struct RunArgs {
     /// Also score the cache with the question (the compressed cache then suits that question)
     #[arg(long = "kv-query-aware", hide = true)]
     pub query_aware: bool,
-    /// Reduce the attention scores on llama.cpp's graph (kvcompose's patch) instead of on the
-    /// host: meant for GPUs; on CPU cores slower with flash attention, faster with -fa off
-    #[arg(long = "kv-graph-scores", hide = true)]
-    pub kv_graph_scores: bool,
+    /// Where the attention scores are reduced: on llama.cpp's graph (kvcompose's patch), on the
+    /// host, or auto (the graph, but the host with flash attention over a quantized K)
+    #[arg(long = "kv-scores", value_enum, default_value = "auto", hide = true)]
+    pub kv_scores: ScoreReduction,
     /// Print one JSON object per answer on stdout (one line each) instead of the streamed answer
     #[arg(long)]
     pub json: bool,
@@ -333,6 +333,11 @@ macro_rules! value_enum {
     };
 }
 
+value_enum!(ScoreReduction {
+    Auto => "auto": "the graph, but the host with flash attention over a quantized K",
+    Host => "host": "on the host, from the attention node",
+    Graph => "graph": "on llama.cpp's graph (kvcompose's patch)",
+});
 value_enum!(MethodName {
     Kvcompose => "kvcompose": "KVCompose: each head keeps its own best tokens (composite cells)",
     Tokens => "tokens": "one token set for all heads, by the mean score over heads (SnapKV-style)",
@@ -416,7 +421,7 @@ impl RunArgs {
             type_k: KvType::parse(&self.cache_type_k)?,
             type_v: KvType::parse(&self.cache_type_v)?,
             probe: false,
-            graph_scores: self.kv_graph_scores,
+            scores: self.kv_scores,
         };
         let opts = QaOptions {
             n_ctx: (self.ctx_size > 0).then_some(self.ctx_size),

@@ -564,7 +564,7 @@ fn restored<'m>(
 mod tests {
     use super::*;
     use crate::compress::{MethodName, ScoreOptions};
-    use crate::llama::KvType;
+    use crate::llama::{KvType, ScoreReduction};
 
     fn opts(fa: FlashAttn, compress: Option<CompressOptions>) -> QaOptions {
         let f16 = KvType::parse("f16").unwrap();
@@ -579,7 +579,7 @@ mod tests {
                 type_k: f16,
                 type_v: f16,
                 probe: false,
-                graph_scores: false,
+                scores: ScoreReduction::Auto,
             },
             n_predict: 8,
             temp: 0.0,

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use kvcompose::compress::ScoreOptions;
 use kvcompose::fetch;
-use kvcompose::llama::{FlashAttn, KvType, Model, SessionParams};
+use kvcompose::llama::{FlashAttn, KvType, Model, ScoreReduction, SessionParams};
 use kvcompose::pipeline::CompressOptions;
 use kvcompose::qa::QaOptions;
 
@@ -66,7 +66,7 @@ pub fn session_params(fa: FlashAttn, k: &str, v: &str) -> SessionParams {
         type_k: KvType::parse(k).unwrap(),
         type_v: KvType::parse(v).unwrap(),
         probe: false,
-        graph_scores: false,
+        scores: ScoreReduction::Host,
     }
 }
 

@@ -7,11 +7,11 @@
 //! makes both paths agree on the same cells. Per layer it keeps, for each query head and cell,
 //! the maximum probability over all scoring queries.
 //!
-//! With kvcompose's llama.cpp patch (`llama_set_attn_scores`) the graph itself reduces the
-//! probabilities to their max over a batch's queries, with or without flash attention, and the
-//! probe reads that `attn_scores-L` node, `[n_kv, 1, n_head]`: with `SessionParams::graph_scores`
-//! (`--kv-graph-scores`) where the pass's scope allows it. That path keeps the work on a GPU;
-//! on CPU cores it is slower than the host's recompute with flash attention, faster without.
+//! With kvcompose's llama.cpp patches (`llama_set_attn_scores`) llama.cpp itself reduces the
+//! probabilities to their max over a batch's queries, and the probe reads that `attn_scores-L`
+//! tensor, `[n_kv, 1, n_head]`, where the pass's scope allows it (`SessionParams::scores`):
+//! on the CPU with flash attention over an f16/f32 K the kernel writes it beside its output
+//! (the node's sixth source), otherwise ops on the graph form it (a `pool_2d` node).
 
 use std::ops::Range;
 
@@ -90,6 +90,16 @@ pub struct AttentionProbe {
     pub error: Option<String>,
 }
 
+/// Where a layer's scores come from.
+enum Source<'t> {
+    /// `kq_soft_max`'s probabilities, reduced on the host.
+    Softmax,
+    /// Recomputed on the host from the flash-attention node's inputs.
+    FlashAttn,
+    /// Already reduced by llama.cpp (kvcompose's patch): the `attn_scores` tensor.
+    Graph(Tensor<'t>),
+}
+
 fn layer_of(name: &str, prefix: &str) -> Option<usize> {
     name.strip_prefix(prefix)?.strip_prefix('-')?.parse().ok()
 }
@@ -125,16 +135,21 @@ impl AttentionProbe {
         (std::mem::take(&mut self.layers), unseen)
     }
 
-    fn target(&mut self, t: &Tensor<'_>) -> Option<(usize, Op)> {
-        let (layer, op) = match (t.op(), self.on_graph) {
-            (Op::SoftMax, false) => (layer_of(t.name(), "kq_soft_max")?, Op::SoftMax),
+    fn target<'t>(&mut self, t: &Tensor<'t>) -> Option<(usize, Source<'t>)> {
+        let (layer, source) = match (t.op(), self.on_graph) {
+            (Op::SoftMax, false) => (layer_of(t.name(), "kq_soft_max")?, Source::Softmax),
             // The flash-attention node is unnamed; its K input is a view of `cache_k_l<il>`.
-            (Op::FlashAttn, false) => (cache_layer(t.src(1)?.name())?, Op::FlashAttn),
-            (Op::Pool2d, true) => (layer_of(t.name(), "attn_scores")?, Op::Pool2d),
+            (Op::FlashAttn, false) => (cache_layer(t.src(1)?.name())?, Source::FlashAttn),
+            (Op::Pool2d, true) => (layer_of(t.name(), "attn_scores")?, Source::Graph(*t)),
+            // On the CPU the flash-attention kernel writes them into its sixth source.
+            (Op::FlashAttn, true) => {
+                let scores = t.src(5)?;
+                (layer_of(scores.name(), "attn_scores")?, Source::Graph(scores))
+            }
             _ => return None,
         };
         self.layers.get(layer)?.as_ref()?;
-        Some((layer, op))
+        Some((layer, source))
     }
 
     fn live_of(&self, t: &Tensor<'_>) -> Option<(usize, LiveSlots)> {
@@ -170,18 +185,18 @@ impl EvalHook for AttentionProbe {
         } else if t.op() == Op::FlashAttn && self.live.iter().any(Option::is_some) {
             return self.fail("per-layer budgets mask the attention probabilities, which flash attention never forms: use -fa off".into());
         }
-        let Some((layer, op)) = self.target(t) else { return true };
+        let Some((layer, source)) = self.target(t) else { return true };
         let acc = self.layers[layer].as_mut().expect("target checked");
         let first_row = self.scope.skip.saturating_sub(self.rows_seen[layer]);
         self.nodes_seen[layer] += 1;
-        let result = match op {
-            Op::SoftMax => reduce_softmax(t, acc, first_row, &self.scope.excluded),
-            Op::Pool2d => reduce_graph_scores(t, acc),
-            _ => reduce_flash_attn(t, acc, first_row, &self.scope.excluded),
+        let result = match source {
+            Source::Softmax => reduce_softmax(t, acc, first_row, &self.scope.excluded),
+            Source::Graph(scores) => reduce_graph_scores(&scores, acc),
+            Source::FlashAttn => reduce_flash_attn(t, acc, first_row, &self.scope.excluded),
         };
         // Rows of this node: its query tokens (`ne[1]` of the softmax, of q for flash attention).
-        self.rows_seen[layer] += match op {
-            Op::SoftMax => t.ne()[1],
+        self.rows_seen[layer] += match source {
+            Source::Softmax => t.ne()[1],
             _ => t.src(0).map_or(0, |q| q.ne()[1]),
         };
         match result {

@@ -9,4 +9,4 @@ pub mod session;
 pub mod state;
 
 pub use model::{Model, ModelIdentity, ModelInfo};
-pub use session::{FlashAttn, KvType, LayerInput, Session, SessionParams};
+pub use session::{FlashAttn, KvType, LayerInput, ScoreReduction, Session, SessionParams};

@@ -88,9 +88,33 @@ pub struct SessionParams {
     pub type_v: KvType,
     /// Install the attention probe (needed for scoring passes).
     pub probe: bool,
-    /// Reduce scoring passes' attention on llama.cpp's graph (kvcompose's patch) where the
-    /// pass allows it, rather than on the host from the attention node's inputs.
-    pub graph_scores: bool,
+    /// Where scoring passes' attention is reduced to its maxima.
+    pub scores: ScoreReduction,
+}
+
+/// Where a scoring pass's attention probabilities are reduced to their max per head and cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ScoreReduction {
+    /// On llama.cpp's graph (kvcompose's patch), except with flash attention over a K cache
+    /// of another type than f16 or f32: the CPU kernel forms the scores beside its output only
+    /// for those, and the graph would otherwise attend twice, slower than the host.
+    #[default]
+    Auto,
+    /// On the host, from the attention node (its probabilities, or the flash-attention
+    /// node's inputs, recomputed).
+    Host,
+    /// On llama.cpp's graph wherever the pass allows it.
+    Graph,
+}
+
+impl ScoreReduction {
+    fn on_graph(self, flash_attn: FlashAttn, type_k: KvType) -> bool {
+        match self {
+            ScoreReduction::Host => false,
+            ScoreReduction::Graph => true,
+            ScoreReduction::Auto => flash_attn == FlashAttn::Off || matches!(type_k.0, KvCacheType::F16 | KvCacheType::F32),
+        }
+    }
 }
 
 /// What a layer-range decode is fed: tokens (from the first layer) or the hidden states that
@@ -122,7 +146,7 @@ pub struct Session<'m> {
     n_batch: usize,
     /// Index in the last batch of the token whose logits were requested.
     logits_at: Option<i32>,
-    /// `SessionParams::graph_scores`.
+    /// Reduce scoring passes on llama.cpp's graph where they allow it (`SessionParams::scores`).
     graph_scores: bool,
 }
 
@@ -158,7 +182,7 @@ impl<'m> Session<'m> {
             p.flash_attn
         )))?;
         // SAFETY of the probe pointer: `probe` is boxed (stable address) and stored after `ctx`.
-        Ok(Session { ctx, probe, model, batch: LlamaBatch::new(n_batch, 1), n_batch, logits_at: None, graph_scores: p.graph_scores })
+        Ok(Session { ctx, probe, model, batch: LlamaBatch::new(n_batch, 1), n_batch, logits_at: None, graph_scores: p.scores.on_graph(p.flash_attn, p.type_k) })
     }
 
     pub fn n_ctx(&self) -> usize {

@@ -514,7 +514,7 @@ fn ms(t: Instant) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llama::{FlashAttn, KvType};
+    use crate::llama::{FlashAttn, KvType, ScoreReduction};
 
     fn model(arch: &str, n_swa: Option<usize>) -> ModelInfo {
         ModelInfo {
@@ -544,7 +544,7 @@ mod tests {
             type_k: f16,
             type_v: f16,
             probe: false,
-            graph_scores: false,
+            scores: ScoreReduction::Auto,
         }
     }
 

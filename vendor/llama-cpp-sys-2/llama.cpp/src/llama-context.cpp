@@ -1269,11 +1269,10 @@ bool llama_context::set_layer_range(int32_t il_begin, int32_t il_end) {
 }
 
 void llama_context::set_attn_scores(int32_t pos_min) {
-    pos_min = std::max(pos_min, -1);
-    if ((cparams.attn_scores_pos >= 0) != (pos_min >= 0)) {
-        sched_need_reserve = true;
-    }
-    cparams.attn_scores_pos = pos_min;
+    // no reserve: a scoring graph that needs more compute memory than the reserved graphs
+    // grows the scheduler's buffers when it is allocated, and a reserve per switch (twice a
+    // layer in a layer-by-layer prefill) cost more than the scoring itself saved
+    cparams.attn_scores_pos = std::max(pos_min, -1);
 }
 
 void llama_context::set_causal_attn(bool value) {

@@ -2750,7 +2750,11 @@ ggml_tensor * llm_graph_context::build_attn_mha(
     if (use_flash_attn) {
         GGML_ASSERT(kq_b == nullptr && "Flash attention does not support KQ bias yet");
 
-        if (scores_row >= 0) {
+        // kvcompose patch: with the cache in host memory (the CPU backend runs this node) the
+        // kernel forms the scores beside its output, in one pass over the keys
+        const bool scores_in_kernel = scores_row >= 0 && hparams.f_max_alibi_bias == 0.0f && (k->type == GGML_TYPE_F16 || k->type == GGML_TYPE_F32) &&
+            k->view_src && k->view_src->buffer && ggml_backend_buffer_is_host(k->view_src->buffer);
+        if (scores_row >= 0 && !scores_in_kernel) {
             build_attn_scores(q, k, kq_mask, nullptr, kq_scale, scores_row, il);
         }
 
@@ -2775,6 +2779,14 @@ ggml_tensor * llm_graph_context::build_attn_mha(
         GGML_ASSERT(n_kv_max >= 0 && n_kv_max <= INT32_MAX);
         ggml_flash_attn_ext_set_n_kv_max(cur, static_cast<int32_t>(n_kv_max));
         ggml_prec_set_acc(cur, GGML_PREC_F32);
+
+        if (scores_in_kernel) {
+            // an output, so that it outlives the node until the eval callback reads it
+            ggml_tensor * scores = ggml_new_tensor_4d(ctx0, GGML_TYPE_F32, k->ne[1], 1, q->ne[2], q->ne[3]);
+            ggml_set_output(scores);
+            cb(scores, "attn_scores", il);
+            ggml_flash_attn_ext_add_scores(cur, scores, (int32_t) scores_row);
+        }
 
         if (v_mla) {
 #if 0

@@ -2512,6 +2512,15 @@ extern "C" {
             struct ggml_tensor * a,
             struct ggml_tensor * sinks);
 
+    // kvcompose patch: the node also writes into scores, an F32 tensor [n_kv, 1, n_head, n_stream],
+    // each query head's attention probabilities softmax(scale*q.k + mask), with f32 products,
+    // reduced to their max over the query rows from row0 on. CPU backend only; not with ALiBi,
+    // a logit soft-cap or sinks.
+    GGML_API void ggml_flash_attn_ext_add_scores(
+            struct ggml_tensor * a,
+            struct ggml_tensor * scores,
+            int32_t              row0);
+
     // TODO: needs to be adapted to ggml_flash_attn_ext
     GGML_API struct ggml_tensor * ggml_flash_attn_back(
            struct ggml_context * ctx,

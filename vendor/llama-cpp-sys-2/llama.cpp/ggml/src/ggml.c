@@ -5592,6 +5592,22 @@ void ggml_flash_attn_ext_add_sinks(
     a->src[4] = sinks;
 }
 
+void ggml_flash_attn_ext_add_scores(
+        struct ggml_tensor * a,
+        struct ggml_tensor * scores,
+        int32_t              row0) {
+    GGML_ASSERT(a->op == GGML_OP_FLASH_ATTN_EXT);
+    GGML_ASSERT(a->src[4] == NULL && a->src[5] == NULL);
+    GGML_ASSERT(scores->type == GGML_TYPE_F32 && ggml_is_contiguous(scores));
+    GGML_ASSERT(scores->ne[0] == a->src[1]->ne[1] && scores->ne[1] == 1);
+    GGML_ASSERT(scores->ne[2] == a->src[0]->ne[2] && scores->ne[3] == a->src[0]->ne[3]);
+    GGML_ASSERT(row0 >= 0);
+    GGML_ASSERT(ggml_get_op_params_f32(a, 1) == 0.0f && ggml_get_op_params_f32(a, 2) == 0.0f);
+
+    a->src[5] = scores;
+    ggml_set_op_params_i32(a, 5, row0);
+}
+
 // ggml_flash_attn_back
 
 struct ggml_tensor * ggml_flash_attn_back(

@@ -3003,6 +3003,13 @@ struct ggml_cplan ggml_graph_plan(
                         size_t decode   = sizeof(float)*(neq2*n_chunks*(2+DV) + n_tasks*(DK + 2*DV));
 
                         cur += MAX(prefill, decode);
+
+                        // kvcompose patch: attention scores beside the output, after every
+                        // thread's tile scratch (ggml_fa_scores_scratch in ops.cpp)
+                        if (node->src[5]) {
+                            cur  = sizeof(float)*(GGML_FA_TILE_Q*DK + 2*GGML_FA_TILE_Q*GGML_FA_TILE_KV + GGML_FA_TILE_Q*DV + GGML_FA_TILE_KV*DV + GGML_FA_TILE_KV*DK + CACHE_LINE_SIZE_F32)*n_tasks;
+                            cur += sizeof(float)*ggml_fa_scores_floats(node)*n_tasks;
+                        }
                     } break;
                 case GGML_OP_FLASH_ATTN_BACK:
                     {

@@ -8846,6 +8846,95 @@ void ggml_compute_forward_top_k(
     }
 }
 
+// kvcompose patch: attention scores beside the flash-attention output
+// (ggml_flash_attn_ext_add_scores). Each thread keeps its own max per (head, cell) over the query
+// rows it computes; the threads' maxima are merged once every row is done.
+struct ggml_fa_scores {
+    float * acc;     // [n_head*n_stream][n_kv]: this thread's max probability per head and cell
+    float * probs;   // tiled: [Q][n_tiles*KV], a query tile's exp(s - M_t) for every KV tile t;
+                     // one row at a time: the row's f32 logits, then probabilities
+    float * tile_m;  // tiled: [Q][n_tiles], the running max M_t each tile's exps are relative to;
+                     // one row at a time: the query and a key row in f32
+    int64_t n_tiles;
+    int64_t row0;    // the first scored query row
+};
+
+static int64_t ggml_fa_scores_tiles(const ggml_tensor * dst) {
+    return (dst->src[1]->ne[1] + GGML_FA_TILE_KV - 1) / GGML_FA_TILE_KV;
+}
+
+size_t ggml_fa_scores_floats(const ggml_tensor * dst) {
+    const int64_t n_kv    = dst->src[1]->ne[1];
+    const int64_t n_tiles = ggml_fa_scores_tiles(dst);
+    const int64_t DK      = dst->src[1]->ne[0];
+    return dst->src[0]->ne[2]*dst->src[0]->ne[3]*n_kv + GGML_FA_TILE_Q*n_tiles*GGML_FA_TILE_KV +
+        std::max<int64_t>(GGML_FA_TILE_Q*n_tiles, 2*DK) + 3*CACHE_LINE_SIZE_F32;
+}
+
+static ggml_fa_scores ggml_fa_scores_scratch(const ggml_compute_params * params, const ggml_tensor * dst, int ith) {
+    ggml_fa_scores sc = {};
+    if (!dst->src[5]) {
+        return sc;
+    }
+    const int64_t DK = dst->src[1]->ne[0];
+    const int64_t DV = dst->src[2]->ne[0];
+    const int64_t Q  = GGML_FA_TILE_Q;
+    const int64_t KV = GGML_FA_TILE_KV;
+    // past every thread's tile scratch (the plan's size in ggml-cpu.c)
+    float * base = (float *) params->wdata + params->nth*(Q*DK + 2*Q*KV + Q*DV + KV*DV + KV*DK + CACHE_LINE_SIZE_F32) +
+        ith*ggml_fa_scores_floats(dst);
+    const int64_t n_kv = dst->src[1]->ne[1];
+    sc.n_tiles = ggml_fa_scores_tiles(dst);
+    sc.row0    = ggml_get_op_params_i32(dst, 5);
+    sc.acc     = base;
+    sc.probs   = sc.acc + dst->src[0]->ne[2]*dst->src[0]->ne[3]*n_kv + CACHE_LINE_SIZE_F32;
+    sc.tile_m  = sc.probs + Q*sc.n_tiles*KV + CACHE_LINE_SIZE_F32;
+    return sc;
+}
+
+// One query row's probabilities with f32 products (the rows that do not run the tiled kernel,
+// whose own products round the query to the key's type), maxed into the row's head.
+static void ggml_fa_scores_row(const ggml_tensor * dst, const ggml_fa_scores & sc, int iq1, int iq2, int iq3, float scale, const ggml_fp16_t * mp) {
+    const ggml_tensor * q = dst->src[0];
+    const ggml_tensor * k = dst->src[1];
+    const int64_t DK   = k->ne[0];
+    const int64_t n_kv = k->ne[1];
+    const int64_t ik2  = iq2 / (q->ne[2]/k->ne[2]);
+    const int64_t ik3  = iq3 / (q->ne[3]/k->ne[3]);
+    float * qf = sc.tile_m;
+    float * kf = sc.tile_m + DK;
+    float * l  = sc.probs;
+    memcpy(qf, (const char *) q->data + iq1*q->nb[1] + iq2*q->nb[2] + iq3*q->nb[3], DK*sizeof(float));
+    ggml_to_float_t const k_to_float = ggml_get_type_traits(k->type)->to_float;
+    float max = -INFINITY;
+    for (int64_t ic = 0; ic < n_kv; ++ic) {
+        const float mv = mp ? GGML_CPU_FP16_TO_FP32(mp[ic]) : 0.0f;
+        if (mv == -INFINITY) {
+            l[ic] = -INFINITY;
+            continue;
+        }
+        const char * k_data = (const char *) k->data + ic*k->nb[1] + ik2*k->nb[2] + ik3*k->nb[3];
+        const float * kr = (const float *) k_data;
+        if (k->type != GGML_TYPE_F32) {
+            k_to_float(k_data, kf, DK);
+            kr = kf;
+        }
+        float s;
+        ggml_vec_dot_f32(DK, &s, 0, qf, 0, kr, 0, 1);
+        l[ic] = s*scale + mv;
+        max = std::max(max, l[ic]);
+    }
+    if (max == -INFINITY) {
+        return;
+    }
+    const float sum = (float) ggml_vec_soft_max_f32(n_kv, l, l, max);
+    const float inv = 1.0f/sum;
+    float * a = sc.acc + (iq3*q->ne[2] + iq2)*n_kv;
+    for (int64_t ic = 0; ic < n_kv; ++ic) {
+        a[ic] = std::max(a[ic], l[ic]*inv);
+    }
+}
+
 static void ggml_compute_forward_flash_attn_ext_f16_one_chunk(
         const ggml_compute_params * params,
         ggml_tensor * dst,
@@ -9061,6 +9150,12 @@ static void ggml_compute_forward_flash_attn_ext_f16_one_chunk(
             S = S*ms + vs;
         }
 
+        // kvcompose patch: this row's scores
+        const ggml_fa_scores sc = ggml_fa_scores_scratch(params, dst, ith);
+        if (sc.acc && iq1 >= sc.row0) {
+            ggml_fa_scores_row(dst, sc, iq1, iq2, iq3, scale, mp);
+        }
+
         if (write_partials) {
             // Write M, S, VKQ to partials for later reduction
             // partials layout: [M, S, VKQ[DV]] per query head
@@ -9161,6 +9256,10 @@ static void ggml_compute_forward_flash_attn_ext_tiled(
     static constexpr int Q_TILE_SZ  = ggml_fa_tile_config::Q;
     static constexpr int KV_TILE_SZ = ggml_fa_tile_config::KV;
 
+    // kvcompose patch: scores beside the output; a KV tile nobody sees keeps tile_m at -inf
+    const ggml_fa_scores sc = ggml_fa_scores_scratch(params, dst, ith);
+    const int64_t n_kv_pad = sc.n_tiles*KV_TILE_SZ;
+
     int ir = ir0;
     while (ir < ir1) {
         // q indices for the start of this tile
@@ -9204,6 +9303,11 @@ static void ggml_compute_forward_flash_attn_ext_tiled(
 
         memset(VKQ32, 0, Q_TILE_SZ * DV * sizeof(float));
         memset(mask32, 0, Q_TILE_SZ * KV_TILE_SZ * sizeof(float));
+        if (sc.acc) {
+            for (int64_t i = 0; i < Q_TILE_SZ*sc.n_tiles; ++i) {
+                sc.tile_m[i] = -INFINITY;
+            }
+        }
 
         // k indices
         const int ik3 = iq3 / rk3;
@@ -9232,23 +9336,32 @@ static void ggml_compute_forward_flash_attn_ext_tiled(
 
             // skip the tile entirely if all the masks are -inf
             if (mask) {
-                bool can_skip = true;
+                // kvcompose patch: the test on the f16 bits (vectorised; -inf stays -inf under a
+                // positive slope), then whole rows converted in SIMD: the same values as the
+                // element-by-element conversion, which was a quarter of this kernel's time
+                const ggml_fp16_t neg_inf = GGML_CPU_FP32_TO_FP16(-INFINITY);
+                int live = 0;
                 for (int tq = 0; tq < tile_rows; tq++) {
                     const ggml_fp16_t * mp_row = (const ggml_fp16_t *)((const char *) mask->data + (iq1 + tq)*mask->nb[1] + (iq2%mask->ne[2])*mask->nb[2] + (iq3%mask->ne[3])*mask->nb[3]);
                     for (int tk = 0; tk < kv_tile; tk++) {
-                        mask32[tq * KV_TILE_SZ + tk] = slope * GGML_CPU_FP16_TO_FP32(mp_row[ic + tk]);
-                        if (mask32[tq * KV_TILE_SZ + tk] != -INFINITY) {
-                            can_skip = false;
-                        }
+                        live |= mp_row[ic + tk] != neg_inf;
+                    }
+                }
+
+                if (!live) {
+                    continue;
+                }
+
+                for (int tq = 0; tq < tile_rows; tq++) {
+                    const ggml_fp16_t * mp_row = (const ggml_fp16_t *)((const char *) mask->data + (iq1 + tq)*mask->nb[1] + (iq2%mask->ne[2])*mask->nb[2] + (iq3%mask->ne[3])*mask->nb[3]);
+                    ggml_cpu_fp16_to_fp32(mp_row + ic, mask32 + tq * KV_TILE_SZ, kv_tile);
+                    if (slope != 1.0f) {
+                        ggml_vec_scale_f32(kv_tile, mask32 + tq * KV_TILE_SZ, slope);
                     }
                     // Pad remaining mask entries with -inf
                     for (int tk = kv_tile; tk < KV_TILE_SZ; tk++) {
                         mask32[tq * KV_TILE_SZ + tk] = -INFINITY;
                     }
-                }
-
-                if (can_skip) {
-                    continue;
                 }
             }
 
@@ -9257,9 +9370,11 @@ static void ggml_compute_forward_flash_attn_ext_tiled(
             for (int tk = 0; tk < kv_tile; tk++) {
                 const char * k_data = (const char *)k->data + (ic + tk)*nbk1 + ik2*nbk2 + ik3*nbk3;
                 if (kv_type == GGML_TYPE_F16) {
-                    const ggml_fp16_t * k_f16 = (const ggml_fp16_t *)k_data;
+                    // kvcompose patch: the row converted in SIMD first (the same values as the
+                    // table lookup per element), then scattered; V32 is free until the V tile
+                    ggml_cpu_fp16_to_fp32((const ggml_fp16_t *)k_data, V32, DK);
                     for (int64_t dk = 0; dk < DK; dk++) {
-                        K_f32[dk * KV_TILE_SZ + tk] = GGML_CPU_FP16_TO_FP32(k_f16[dk]);
+                        K_f32[dk * KV_TILE_SZ + tk] = V32[dk];
                     }
                 } else {
                     const float * k_f32_src = (const float *)k_data;
@@ -9295,8 +9410,20 @@ static void ggml_compute_forward_flash_attn_ext_tiled(
             for (int tq = 0; tq < Q_TILE_SZ; tq++) {
                 float * kq_row = KQ + tq * KV_TILE_SZ;
 
-                float tile_max;
-                ggml_vec_max_f32(KV_TILE_SZ, &tile_max, kq_row);
+                // kvcompose patch: the row's max in SIMD lanes (ggml_vec_max_f32 is a scalar loop)
+                float lanes[16];
+                for (int i = 0; i < 16; i++) {
+                    lanes[i] = kq_row[i];
+                }
+                for (int j = 16; j < KV_TILE_SZ; j += 16) {
+                    for (int i = 0; i < 16; i++) {
+                        lanes[i] = lanes[i] > kq_row[j + i] ? lanes[i] : kq_row[j + i];
+                    }
+                }
+                float tile_max = lanes[0];
+                for (int i = 1; i < 16; i++) {
+                    tile_max = MAX(tile_max, lanes[i]);
+                }
 
                 if (tile_max == -INFINITY) {
                     skip[tq] = true;
@@ -9315,6 +9442,12 @@ static void ggml_compute_forward_flash_attn_ext_tiled(
 
 
                 S[tq] += ggml_vec_soft_max_f32(KV_TILE_SZ, kq_row, kq_row, Mnew);
+
+                // kvcompose patch: the tile's exps, relative to Mnew, for the scores
+                if (sc.acc && tq < tile_rows) {
+                    sc.tile_m[tq*sc.n_tiles + ic/KV_TILE_SZ] = Mnew;
+                    memcpy(sc.probs + tq*n_kv_pad + ic, kq_row, kv_tile*sizeof(float));
+                }
             }
 
             // V accumulation: VKQ32 += softmax(KQ) * V
@@ -9351,6 +9484,28 @@ static void ggml_compute_forward_flash_attn_ext_tiled(
                 }
 
                 S[tq] = S[tq] * ms + vs;
+            }
+        }
+
+        // kvcompose patch: each scored row's probabilities, exp(s - M_t) * exp(M_t - M) / S,
+        // maxed into its head's scores
+        for (int tq = 0; sc.acc && tq < tile_rows; tq++) {
+            if (iq1 + tq < sc.row0 || S[tq] == 0.0f) {
+                continue;
+            }
+            float * a = sc.acc + (iq3*neq2 + iq2)*nek1;
+            for (int64_t t = 0; t < sc.n_tiles; ++t) {
+                const float mt = sc.tile_m[tq*sc.n_tiles + t];
+                if (mt == -INFINITY) {
+                    continue;
+                }
+                const float f = expf(mt - M[tq]) / S[tq];
+                const float * p = sc.probs + tq*n_kv_pad + t*KV_TILE_SZ;
+                float * at = a + t*KV_TILE_SZ;
+                const int64_t n = std::min<int64_t>(KV_TILE_SZ, nek1 - t*KV_TILE_SZ);
+                for (int64_t i = 0; i < n; ++i) {
+                    at[i] = std::max(at[i], p[i]*f);
+                }
             }
         }
 
@@ -9493,7 +9648,12 @@ static void ggml_compute_forward_flash_attn_ext_f16(
     const bool use_ref = params->use_ref;
 
     const bool kv_is_f32_or_f16 = (k->type == GGML_TYPE_F32 || k->type == GGML_TYPE_F16);
-    const bool use_split_kv_path = !use_ref && (neq1 == 1 && neq3 == 1) && kv_is_f32_or_f16 && (k->type == v->type) && q->type == GGML_TYPE_F32 && nek1 >= 512;
+    // kvcompose patch: scores need whole rows, so never the split over KV chunks
+    const ggml_fa_scores sc = ggml_fa_scores_scratch(params, dst, ith);
+    if (sc.acc) {
+        memset(sc.acc, 0, neq2*neq3*nek1*sizeof(float));
+    }
+    const bool use_split_kv_path = !use_ref && !sc.acc && (neq1 == 1 && neq3 == 1) && kv_is_f32_or_f16 && (k->type == v->type) && q->type == GGML_TYPE_F32 && nek1 >= 512;
 
     if (use_split_kv_path) {
         const int64_t chunk_size = (nek1 + nth - 1) / nth;
@@ -9576,6 +9736,22 @@ static void ggml_compute_forward_flash_attn_ext_f16(
             }
 
             current_chunk = ggml_threadpool_chunk_add(params->threadpool, 1);
+        }
+
+        // kvcompose patch: the threads' maxima merged, each thread a slice of the cells
+        if (sc.acc) {
+            ggml_barrier(params->threadpool);
+            const int64_t n     = neq2*neq3*nek1;
+            const int64_t i0    = n*ith/nth;
+            const int64_t i1    = n*(ith + 1)/nth;
+            float *       out   = (float *) dst->src[5]->data;
+            memcpy(out + i0, sc.acc + i0, (i1 - i0)*sizeof(float));
+            for (int t = 0; t < nth; ++t) {
+                const float * at = ggml_fa_scores_scratch(params, dst, t).acc;
+                for (int64_t i = i0; t != ith && i < i1; ++i) {
+                    out[i] = std::max(out[i], at[i]);
+                }
+            }
         }
     }
 }
