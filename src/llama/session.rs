@@ -232,9 +232,15 @@ impl<'m> Session<'m> {
             LayerInput::Tokens(t) => (Some(t), Vec::with_capacity(if hidden { n * n_embd } else { 0 })),
             LayerInput::Hidden(h) => (None, h),
         };
+        // Whole ubatches, as a stock prefill with a batch of several ubatches splits them: the
+        // context's batch is bounded by its (compressed) size, and a batch of 768 split a pass
+        // into ubatches of 512 and 256, some of whose last ubatches fell under 64 tokens, which
+        // llama.cpp's CPU attention computes row by row, with other products than its tiles'.
+        let ub = self.n_ubatch().clamp(1, self.n_batch);
+        let step = self.n_batch / ub * ub;
         let mut at = 0;
         while at < n {
-            let k = (n - at).min(self.n_batch);
+            let k = (n - at).min(step);
             let pos = start + at as i32;
             let rows = at * n_embd..(at + k) * n_embd;
             let done = match tokens {

@@ -3,7 +3,9 @@
 # recompute (the default), one run each, interleaved: SmolLM2 (flash attention on and off,
 # layer by layer and streamed) and Gemma 3 270M (layer by layer and streamed), on the tests'
 # document cut at 2.8k SmolLM2 tokens (as ../2026-12-05-load-time), one question, -n 24,
-# --kv-compose 0.25. Writes runs.tsv and machine.txt here.
+# --kv-compose 0.25. Writes runs.tsv and machine.txt here. Run at 35ad2a9 with the flag of then,
+# --kv-graph-scores; now --kv-scores graph, which since patch 0010 takes the scores of a flash
+# attention over an f16 cache from the kernel itself (../2026-12-06-scores-in-kernel).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../../../scripts/bench-lib.sh"
@@ -17,8 +19,7 @@ q="What is the special magic number for the printing house mentioned in the prov
 printf 'model\tprefill\tfa\tscores\twall_s\tprefill_s\tscore_s\tanswer_has_fact\tpeak_rss_mib\tanswer\n' > "$here/runs.tsv"
 run() { # model prefill fa
     for scores in host graph; do
-        flags=()
-        [ "$scores" = host ] || flags=(--kv-graph-scores)
+        flags=(--kv-scores "$scores")
         /usr/bin/time -o "$work/time" -f "%e %M" "$bin" -m "${!1}" -f "$doc" -p "$q" -n 24 --kv-compose 0.25 \
             --kv-prefill "$2" -fa "$3" "${flags[@]}" --json > "$work/out" 2> "$work/err" < /dev/null
         python3 - "$1" "$2" "$3" "$scores" "$work/time" "$work/out" >> "$here/runs.tsv" <<'PY'

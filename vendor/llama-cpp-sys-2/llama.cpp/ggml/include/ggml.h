@@ -2514,8 +2514,8 @@ extern "C" {
 
     // kvcompose patch: the node also writes into scores, an F32 tensor [n_kv, 1, n_head, n_stream],
     // each query head's attention probabilities softmax(scale*q.k + mask), with f32 products,
-    // reduced to their max over the query rows from row0 on. CPU backend only; not with ALiBi,
-    // a logit soft-cap or sinks.
+    // reduced to their max over the query rows from row0 on. CPU backend only; an f16 or f32 K;
+    // not with ALiBi, a logit soft-cap or sinks.
     GGML_API void ggml_flash_attn_ext_add_scores(
             struct ggml_tensor * a,
             struct ggml_tensor * scores,

@@ -5598,6 +5598,7 @@ void ggml_flash_attn_ext_add_scores(
         int32_t              row0) {
     GGML_ASSERT(a->op == GGML_OP_FLASH_ATTN_EXT);
     GGML_ASSERT(a->src[4] == NULL && a->src[5] == NULL);
+    GGML_ASSERT(a->src[1]->type == GGML_TYPE_F16 || a->src[1]->type == GGML_TYPE_F32);
     GGML_ASSERT(scores->type == GGML_TYPE_F32 && ggml_is_contiguous(scores));
     GGML_ASSERT(scores->ne[0] == a->src[1]->ne[1] && scores->ne[1] == 1);
     GGML_ASSERT(scores->ne[2] == a->src[0]->ne[2] && scores->ne[3] == a->src[0]->ne[3]);

@@ -8905,7 +8905,6 @@ static void ggml_fa_scores_row(const ggml_tensor * dst, const ggml_fa_scores & s
     float * kf = sc.tile_m + DK;
     float * l  = sc.probs;
     memcpy(qf, (const char *) q->data + iq1*q->nb[1] + iq2*q->nb[2] + iq3*q->nb[3], DK*sizeof(float));
-    ggml_to_float_t const k_to_float = ggml_get_type_traits(k->type)->to_float;
     float max = -INFINITY;
     for (int64_t ic = 0; ic < n_kv; ++ic) {
         const float mv = mp ? GGML_CPU_FP16_TO_FP32(mp[ic]) : 0.0f;
@@ -8913,10 +8912,11 @@ static void ggml_fa_scores_row(const ggml_tensor * dst, const ggml_fa_scores & s
             l[ic] = -INFINITY;
             continue;
         }
+        // K is f16 or f32 (llama-graph adds scores for those only)
         const char * k_data = (const char *) k->data + ic*k->nb[1] + ik2*k->nb[2] + ik3*k->nb[3];
         const float * kr = (const float *) k_data;
-        if (k->type != GGML_TYPE_F32) {
-            k_to_float(k_data, kf, DK);
+        if (k->type == GGML_TYPE_F16) {
+            ggml_cpu_fp16_to_fp32((const ggml_fp16_t *) k_data, kf, DK);
             kr = kf;
         }
         float s;
