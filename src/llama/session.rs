@@ -108,7 +108,8 @@ pub enum ScoreReduction {
 }
 
 impl ScoreReduction {
-    fn on_graph(self, flash_attn: FlashAttn, type_k: KvType) -> bool {
+    /// Whether scoring passes go to llama.cpp's graph with this attention and K type.
+    pub fn on_graph(self, flash_attn: FlashAttn, type_k: KvType) -> bool {
         match self {
             ScoreReduction::Host => false,
             ScoreReduction::Graph => true,
@@ -232,10 +233,10 @@ impl<'m> Session<'m> {
             LayerInput::Tokens(t) => (Some(t), Vec::with_capacity(if hidden { n * n_embd } else { 0 })),
             LayerInput::Hidden(h) => (None, h),
         };
-        // Whole ubatches, as a stock prefill with a batch of several ubatches splits them: the
-        // context's batch is bounded by its (compressed) size, and a batch of 768 split a pass
-        // into ubatches of 512 and 256, some of whose last ubatches fell under 64 tokens, which
-        // llama.cpp's CPU attention computes row by row, with other products than its tiles'.
+        // Whole ubatches, as a stock prefill splits them. The context's batch is bounded by its
+        // compressed size, which need not be a multiple of the ubatch: batches of that size leave
+        // short ubatches, and one under 64 tokens takes llama.cpp's row-by-row CPU attention,
+        // slower (more so with scores) and with other products than its tiles'.
         let ub = self.n_ubatch().clamp(1, self.n_batch);
         let step = self.n_batch / ub * ub;
         let mut at = 0;
@@ -452,5 +453,22 @@ impl<'m> Session<'m> {
             pos += 1;
         }
         Ok((text, n))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_reduces_on_the_graph_but_for_flash_attention_over_a_quantized_k() {
+        let (f16, q8_0) = (KvType::parse("f16").unwrap(), KvType::Q8_0);
+        for fa in [FlashAttn::On, FlashAttn::Auto] {
+            assert!(ScoreReduction::Auto.on_graph(fa, f16));
+            assert!(!ScoreReduction::Auto.on_graph(fa, q8_0));
+        }
+        assert!(ScoreReduction::Auto.on_graph(FlashAttn::Off, q8_0));
+        assert!(!ScoreReduction::Host.on_graph(FlashAttn::Off, f16));
+        assert!(ScoreReduction::Graph.on_graph(FlashAttn::On, q8_0));
     }
 }
