@@ -78,3 +78,29 @@ t = json.loads(b[20:20 + struct.unpack("<Q", b[12:20])[0]])["template"]
 print(t["prefix"] + open(doc).read() + t["tail_before_question"] + question + t["tail_after_question"], end="")
 PY
 }
+
+# `time_row RUN TOKENS SETTING FACT CMD...`: runs CMD (kvcompose with --json, or llama-completion)
+# under /usr/bin/time and prints one row of `$time_header`: wall time, kvcompose's phases and KV
+# held ("-" for stock), whether the answer holds FACT, and peak RSS.
+time_header=$'run\tdoc_tokens\tsetting\twall_s\tprefill_s\tscore_s\tdecode_s\tkv_held\tanswer_has_fact\tpeak_rss_mib'
+time_row() {
+    local run=$1 tokens=$2 setting=$3 fact=$4 t
+    shift 4
+    t=$(mktemp -d)
+    /usr/bin/time -o "$t/time" -f "%e %M" "$@" > "$t/out" 2> "$t/err" < /dev/null
+    python3 - "$run" "$tokens" "$setting" "$fact" "$t/time" "$t/out" <<'PY'
+import json, sys
+run, tokens, setting, fact, time, out = sys.argv[1:]
+wall, kib = open(time).read().split()[-2:]
+text = open(out).read()
+try:
+    r = json.loads(text)
+    s = lambda k: f"{r[k] / 1e3:.2f}"
+    ans, pre, score, dec = r["answer"], s("t_prefill_ms"), s("t_score_ms"), s("t_decode_ms")
+    held = f"{r['kv_bytes_kept'] / r['kv_bytes_full']:.3f}"
+except ValueError:
+    ans, pre, score, dec, held = text, "-", "-", "-", "-"
+print(f"{run}\t{tokens}\t{setting}\t{float(wall):.1f}\t{pre}\t{score}\t{dec}\t{held}\t{fact in ans}\t{int(kib) / 1024:.0f}")
+PY
+    rm -rf "$t"
+}

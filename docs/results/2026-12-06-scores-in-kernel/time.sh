@@ -8,6 +8,7 @@
 # document cut at 2.8k and 6.1k SmolLM2 tokens (as ../2026-12-06-kept-q8_0), one question, -n 24,
 # defaults otherwise (layer-by-layer prefill, flash attention on, f16 cache, q8_0 kept cells),
 # interleaved, REPS times. Writes time.tsv here, or TSV (and machine.txt); SETTINGS picks some.
+# (time.tsv and time-aligned.tsv here were written before the kv_held column.)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../../../scripts/bench-lib.sh"
@@ -20,7 +21,7 @@ model=$("$bin" fetch-model smollm2)
 machine_into "$here"
 q="What is the special magic number for the printing house mentioned in the provided text?"
 n=24
-printf 'run\tdoc_tokens\tsetting\twall_s\tprefill_s\tscore_s\tdecode_s\tanswer_has_fact\tpeak_rss_mib\n' > "$tsv"
+echo "$time_header" > "$tsv"
 for bytes in 12500 27000; do
     tokens=$(speed_case "$bytes" "$q" "$work")
     doc=$work/doc.txt
@@ -36,20 +37,7 @@ for bytes in 12500 27000; do
                 stock) cmd=("$llama_completion" -m "$model" -f "$work/prompt.txt" -c $((tokens + 128)) -n $n --temp 0 --seed 0 -no-cnv --no-display-prompt --no-warmup) ;;
                 stock2x) cmd=("$llama_completion" -m "$model" -f "$work/prompt2.txt" -c $((2 * tokens + 128)) -n $n --temp 0 --seed 0 -no-cnv --no-display-prompt --no-warmup) ;;
             esac
-            /usr/bin/time -o "$work/time" -f "%e %M" "${cmd[@]}" > "$work/out" 2> "$work/err" < /dev/null
-            python3 - "$i" "$tokens" "$setting" "$work/time" "$work/out" >> "$tsv" <<'PY'
-import json, sys
-i, tokens, setting, time, out = sys.argv[1:]
-wall, kib = open(time).read().split()[-2:]
-text = open(out).read()
-try:
-    r = json.loads(text)
-    s = lambda k: f"{r[k] / 1e3:.2f}"
-    ans, pre, score, dec = r["answer"], s("t_prefill_ms"), s("t_score_ms"), s("t_decode_ms")
-except ValueError:
-    ans, pre, score, dec = text, "-", "-", "-"
-print(f"{i}\t{tokens}\t{setting}\t{float(wall):.1f}\t{pre}\t{score}\t{dec}\t{'4516273' in ans}\t{int(kib) / 1024:.0f}")
-PY
+            time_row "$i" "$tokens" "$setting" 4516273 "${cmd[@]}" >> "$tsv"
         done
     done
 done

@@ -3005,10 +3005,9 @@ struct ggml_cplan ggml_graph_plan(
                         cur += MAX(prefill, decode);
 
                         // kvcompose patch: attention scores beside the output, after every
-                        // thread's tile scratch (ggml_fa_scores_scratch in ops.cpp)
+                        // thread's tile scratch (the split-KV path is off with scores)
                         if (node->src[5]) {
-                            cur  = sizeof(float)*(GGML_FA_TILE_Q*DK + 2*GGML_FA_TILE_Q*GGML_FA_TILE_KV + GGML_FA_TILE_Q*DV + GGML_FA_TILE_KV*DV + GGML_FA_TILE_KV*DK + CACHE_LINE_SIZE_F32)*n_tasks;
-                            cur += sizeof(float)*ggml_fa_scores_floats(node)*n_tasks;
+                            cur = ggml_fa_scores_work_size(node, n_tasks);
                         }
                     } break;
                 case GGML_OP_FLASH_ATTN_BACK:

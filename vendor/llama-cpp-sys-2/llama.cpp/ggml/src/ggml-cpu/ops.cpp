@@ -8846,6 +8846,14 @@ void ggml_compute_forward_top_k(
     }
 }
 
+// The tiled kernel's scratch per thread: Q_q, KQ, mask, VKQ32, V32, K_f32 and padding (the
+// row-by-row kernel's is smaller). kvcompose patch: one formula for the kernel, the scores'
+// offset past it and the plan's work size.
+static int64_t ggml_fa_tile_floats(int64_t DK, int64_t DV) {
+    return GGML_FA_TILE_Q*DK + 2*GGML_FA_TILE_Q*GGML_FA_TILE_KV + GGML_FA_TILE_Q*DV + GGML_FA_TILE_KV*DV +
+        GGML_FA_TILE_KV*DK + CACHE_LINE_SIZE_F32;
+}
+
 // kvcompose patch: attention scores beside the flash-attention output
 // (ggml_flash_attn_ext_add_scores). Each thread keeps its own max per (head, cell) over the query
 // rows it computes; the threads' maxima are merged once every row is done.
@@ -8863,7 +8871,7 @@ static int64_t ggml_fa_scores_tiles(const ggml_tensor * dst) {
     return (dst->src[1]->ne[1] + GGML_FA_TILE_KV - 1) / GGML_FA_TILE_KV;
 }
 
-size_t ggml_fa_scores_floats(const ggml_tensor * dst) {
+static int64_t ggml_fa_scores_floats(const ggml_tensor * dst) {
     const int64_t n_kv    = dst->src[1]->ne[1];
     const int64_t n_tiles = ggml_fa_scores_tiles(dst);
     const int64_t DK      = dst->src[1]->ne[0];
@@ -8876,12 +8884,10 @@ static ggml_fa_scores ggml_fa_scores_scratch(const ggml_compute_params * params,
     if (!dst->src[5]) {
         return sc;
     }
-    const int64_t DK = dst->src[1]->ne[0];
-    const int64_t DV = dst->src[2]->ne[0];
     const int64_t Q  = GGML_FA_TILE_Q;
     const int64_t KV = GGML_FA_TILE_KV;
-    // past every thread's tile scratch (the plan's size in ggml-cpu.c)
-    float * base = (float *) params->wdata + params->nth*(Q*DK + 2*Q*KV + Q*DV + KV*DV + KV*DK + CACHE_LINE_SIZE_F32) +
+    // past every thread's tile scratch (ggml_fa_scores_work_size)
+    float * base = (float *) params->wdata + params->nth*ggml_fa_tile_floats(dst->src[1]->ne[0], dst->src[2]->ne[0]) +
         ith*ggml_fa_scores_floats(dst);
     const int64_t n_kv = dst->src[1]->ne[1];
     sc.n_tiles = ggml_fa_scores_tiles(dst);
@@ -8890,6 +8896,10 @@ static ggml_fa_scores ggml_fa_scores_scratch(const ggml_compute_params * params,
     sc.probs   = sc.acc + dst->src[0]->ne[2]*dst->src[0]->ne[3]*n_kv + CACHE_LINE_SIZE_F32;
     sc.tile_m  = sc.probs + Q*sc.n_tiles*KV + CACHE_LINE_SIZE_F32;
     return sc;
+}
+
+size_t ggml_fa_scores_work_size(const ggml_tensor * dst, int n_tasks) {
+    return sizeof(float)*n_tasks*(ggml_fa_tile_floats(dst->src[1]->ne[0], dst->src[2]->ne[0]) + ggml_fa_scores_floats(dst));
 }
 
 // One query row's probabilities with f32 products (the rows that do not run the tiled kernel,
@@ -9018,6 +9028,9 @@ static void ggml_compute_forward_flash_attn_ext_f16_one_chunk(
     GGML_ASSERT((v->type == GGML_TYPE_F32 || v_to_float  ) && "fattn: unsupported V-type");
 
     int ith = params->ith;
+
+    // kvcompose patch: scores beside the output
+    const ggml_fa_scores sc = ggml_fa_scores_scratch(params, dst, ith);
 
     for (int ir = ir0; ir < ir1; ++ir) {
         // q indices
@@ -9151,7 +9164,6 @@ static void ggml_compute_forward_flash_attn_ext_f16_one_chunk(
         }
 
         // kvcompose patch: this row's scores
-        const ggml_fa_scores sc = ggml_fa_scores_scratch(params, dst, ith);
         if (sc.acc && iq1 >= sc.row0) {
             ggml_fa_scores_row(dst, sc, iq1, iq2, iq3, scale, mp);
         }
@@ -9292,7 +9304,7 @@ static void ggml_compute_forward_flash_attn_ext_tiled(
         // VKQ32:  Q_TILE_SZ * DV (FP32 output accumulator)
         // V32:    KV_TILE_SZ * DV (F32 buffer for V tile)
         // K_f32:  KV_TILE_SZ * DK (F32 buffer for K tile — GEMM path)
-        float * base  = (float *) params->wdata + ith*(Q_TILE_SZ*DK + 2*Q_TILE_SZ*KV_TILE_SZ + Q_TILE_SZ*DV + KV_TILE_SZ*DV + KV_TILE_SZ*DK + CACHE_LINE_SIZE_F32);
+        float * base  = (float *) params->wdata + ith*ggml_fa_tile_floats(DK, DV);
 
         void  * Q_q    = base;
         float * KQ     = (float *)((char *)base + Q_TILE_SZ * DK * sizeof(float));

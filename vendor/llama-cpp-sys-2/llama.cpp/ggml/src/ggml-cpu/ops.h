@@ -87,8 +87,8 @@ void ggml_compute_forward_leaky_relu(const struct ggml_compute_params * params, 
 void ggml_compute_forward_tri(const struct ggml_compute_params * params, struct ggml_tensor * dst);
 void ggml_compute_forward_fill(const struct ggml_compute_params * params, struct ggml_tensor * dst);
 void ggml_compute_forward_flash_attn_ext(const struct ggml_compute_params * params, struct ggml_tensor * dst);
-// kvcompose patch: per-thread work floats of a flash-attention node's scores (ggml_flash_attn_ext_add_scores)
-size_t ggml_fa_scores_floats(const struct ggml_tensor * dst);
+// kvcompose patch: the work size of a flash-attention node with scores (ggml_flash_attn_ext_add_scores)
+size_t ggml_fa_scores_work_size(const struct ggml_tensor * dst, int n_tasks);
 void ggml_compute_forward_flash_attn_back(
         const struct ggml_compute_params * params,
         const bool masked,
