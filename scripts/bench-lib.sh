@@ -43,6 +43,20 @@ suite_into() {
     "$bin" bench "$@" --out "$dir" 2> "$dir/progress.log"
 }
 
+# `suite_by_kind DIR ARGS...`: `suite_into DIR/KIND --suite qa --tasks ... ARGS` for each of the
+# suite's four kinds, one kind a run so that a long run keeps what it finished, then DIR/all, the
+# table of the four drawn from their results.json.
+suite_by_kind() {
+    local dir=$1 kind tasks
+    shift
+    for kind in needle twohop twokey qa; do
+        tasks=$kind
+        [ "$kind" = qa ] && tasks=squad,hotpotqa
+        suite_into "$dir/$kind" --suite qa --tasks "$tasks" "$@"
+    done
+    "$bin" bench $(printf -- '--from %s ' "$dir"/{needle,twohop,twokey,qa}/results.json) --out "$dir/all" > /dev/null
+}
+
 # `build_at COMMIT [PATCH]`: builds kvcompose at COMMIT in a fresh worktree, with PATCH (an
 # experiment's diff) applied when given, and prints the binary's path (the "before" of a
 # before-and-after measurement, or the experiment's build).
@@ -87,7 +101,7 @@ time_row() {
     local run=$1 tokens=$2 setting=$3 fact=$4 t
     shift 4
     t=$(mktemp -d)
-    /usr/bin/time -o "$t/time" -f "%e %M" "$@" > "$t/out" 2> "$t/err" < /dev/null
+    /usr/bin/time -o "$t/time" -f "%e %M" "$@" > "$t/out" 2> /dev/null < /dev/null
     python3 - "$run" "$tokens" "$setting" "$fact" "$t/time" "$t/out" <<'PY'
 import json, sys
 run, tokens, setting, fact, time, out = sys.argv[1:]

@@ -12,11 +12,6 @@ suite_into "$out/7000" --suite qa --lengths 7000 --per-kind "${PER_KIND:-2}" --s
 # The whole 7k part (per-kind-8/): the suite's own 32 cases at 7k, 8 of each kind, one kind a run
 # so that a long run keeps what it finished; then the table of all four.
 if [ -n "${WHOLE:-}" ]; then
-    for kind in needle twohop twokey qa; do
-        tasks=$kind
-        [ "$kind" = qa ] && tasks=squad,hotpotqa
-        suite_into "$out/per-kind-8/$kind" --suite qa --tasks "$tasks" --lengths 7000 --per-kind 8 --scores "$scores" -n 32 \
-            --methods kvcompose --ratios 0.25,0.125 --budgets global
-    done
-    "$bin" bench $(printf -- '--from %s ' "$out"/per-kind-8/{needle,twohop,twokey,qa}/results.json) --out "$out/per-kind-8/all" > /dev/null
+    suite_by_kind "$out/per-kind-8" --lengths 7000 --per-kind 8 --scores "$scores" -n 32 \
+        --methods kvcompose --ratios 0.25,0.125 --budgets global
 fi
