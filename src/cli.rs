@@ -84,7 +84,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub per_kind: Option<usize>,
     /// Read and score each case's document once, keeping the scores in DIR: every setting then
-    /// compresses from them on the host, and later runs read no document (layer-by-layer models)
+    /// compresses from them on the host, and later runs score no document (layer-by-layer models;
+    /// the full cache is always read as stock reads it)
     #[arg(long, value_name = "DIR")]
     pub scores: Option<PathBuf>,
     #[command(flatten)]

@@ -236,8 +236,8 @@ fn bench_quick_answers_every_case_under_every_setting() {
 }
 
 /// The fidelity suite's quick variant: one case of each kind, those the full cache answers scored
-/// once into a store; a second run with another setting reads the scores back and answers the
-/// full cache alike (from the scored state where kept, else from a plain load).
+/// once into a store; a second run with another setting reads the scores back, and answers the
+/// full cache alike (always from a plain load).
 #[test]
 fn suite_quick_scores_each_case_once_and_reports_against_the_full_caches_answers() {
     let dir = std::env::temp_dir().join(format!("kvcompose-suite-{}", std::process::id()));

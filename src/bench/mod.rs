@@ -202,15 +202,17 @@ pub fn run(
         for setting in plan.settings() {
             let opts = setting_options(base, setting);
             let scorer = opts.compress.as_ref().map_or(base.compress.as_ref().map_or(Scorer::Repeat, |c| c.scorer), |c| c.scorer);
-            // The full cache's answer needs no scores: where they are not kept yet, a case the
-            // full cache misses is then never scored.
-            let unscored_full = setting.is_none() && plan.only_answered && store.is_some_and(|st| !st.has(model, &case.document, base));
-            if let Some(store) = store.filter(|_| !unscored_full && !scored.iter().any(|(s, _)| *s == scorer)) {
+            // The full cache is always read as stock reads it, never restored from a scored state,
+            // so that the denominators do not depend on what the store held (on Gemma 3 at 16k
+            // tokens a restored state answered a case otherwise: docs/results/2026-12-06-gemma-16k-q8_0).
+            // A case the full cache misses is then never scored.
+            let full = setting.is_none();
+            if let Some(store) = store.filter(|_| !full && !scored.iter().any(|(s, _)| *s == scorer)) {
                 let o = QaOptions { compress: opts.compress.clone().or_else(|| base.compress.clone()), ..opts.clone() };
                 scored.push((scorer, store.get(model, &case.document, &o)?));
             }
             reset_peak_rss();
-            let mut ds = match scored.iter().find(|(s, _)| *s == scorer) {
+            let mut ds = match scored.iter().find(|(s, _)| *s == scorer).filter(|_| !full) {
                 Some((_, doc)) => DocumentSession::from_scored(model, &case.document, doc, &[&case.question], &opts)?,
                 None => DocumentSession::load(model, &case.document, &[&case.question], &opts)?,
             };

@@ -42,11 +42,6 @@ impl ScoreStore {
         Ok(Some(dir.join(format!("{}.bin", key(model, document, opts)?))))
     }
 
-    /// Whether the scored `document` is kept already (a damaged entry counts: it is rescored).
-    pub fn has(&self, model: &Model, document: &str, opts: &QaOptions) -> bool {
-        self.path(model, document, opts).is_ok_and(|p| p.is_some_and(|p| p.is_file()))
-    }
-
     /// The scored `document` from the store, or read and scored now (and then stored).
     pub fn get(&self, model: &Model, document: &str, opts: &QaOptions) -> Result<ScoredDocument> {
         let (Some(dir), Some(path)) = (&self.dir, self.path(model, document, opts)?) else { return DocumentSession::score(model, document, opts) };
