@@ -43,6 +43,14 @@ suite_into() {
     "$bin" bench "$@" --out "$dir" 2> "$dir/progress.log"
 }
 
+# `join_into DIR RESULTS.json...`: DIR's table and plots drawn from earlier runs' rows, joined and
+# graded again (`bench --from`, nothing run).
+join_into() {
+    local dir=$1
+    shift
+    "$bin" bench $(printf -- '--from %s ' "$@") --out "$dir" > /dev/null
+}
+
 # `suite_by_kind DIR ARGS...`: `suite_into DIR/KIND --suite qa --tasks ... ARGS` for each of the
 # suite's four kinds, one kind a run so that a long run keeps what it finished, then DIR/all, the
 # table of the four drawn from their results.json.
@@ -54,7 +62,7 @@ suite_by_kind() {
         [ "$kind" = qa ] && tasks=squad,hotpotqa
         suite_into "$dir/$kind" --suite qa --tasks "$tasks" "$@"
     done
-    "$bin" bench $(printf -- '--from %s ' "$dir"/{needle,twohop,twokey,qa}/results.json) --out "$dir/all" > /dev/null
+    join_into "$dir/all" "$dir"/{needle,twohop,twokey,qa}/results.json
 }
 
 # `build_at COMMIT [PATCH]`: builds kvcompose at COMMIT in a fresh worktree, with PATCH (an

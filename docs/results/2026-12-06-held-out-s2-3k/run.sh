@@ -10,5 +10,4 @@ scores=${SCORES:-$HOME/.cache/kvcompose/scores}
 suite_into "$out/s2-3000" --suite qa --seed 2 --lengths 3000 --per-kind 8 \
     --scores "$scores" -n 32 --methods kvcompose --budgets global --ratios 0.25,0.125
 held=docs/results/2026-12-06-kept-q8_0/default
-"$bin" bench --from "$held/s1-1500/results.json" --from "$held/s2-1500/results.json" --from "$held/s1-3000/results.json" \
-    --from "$out/s2-3000/results.json" --out "$out/held-out" > /dev/null
+join_into "$out/held-out" "$held"/{s1-1500,s2-1500,s1-3000}/results.json "$out/s2-3000/results.json"

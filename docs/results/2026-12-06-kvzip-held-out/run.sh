@@ -13,5 +13,4 @@ for seed in 1 2; do
     suite_into "docs/results/2026-12-06-kvzip-held-out/s$seed-1500" --suite qa --seed "$seed" --lengths 1500 --per-kind 8 \
         --scores "$scores" -n 32 -fa off --methods kvcompose,kvzip --ratios 0.25,0.125 --budgets global,heads
 done
-"$bin" bench --from docs/results/2026-12-06-kvzip-held-out/s1-1500/results.json \
-    --from docs/results/2026-12-06-kvzip-held-out/s2-1500/results.json --out docs/results/2026-12-06-kvzip-held-out/all > /dev/null
+join_into docs/results/2026-12-06-kvzip-held-out/all docs/results/2026-12-06-kvzip-held-out/s{1,2}-1500/results.json
