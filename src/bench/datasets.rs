@@ -24,6 +24,26 @@ pub struct QaItem {
     pub near: Vec<usize>,
 }
 
+/// Whether `question` already holds `answer` (ignoring case). Graded by containment, such an
+/// answer proves nothing: "Who is older, A or B?" is "answered" by repeating it, and SQuAD's "P"
+/// by any word with a p.
+pub fn echoes(question: &str, answer: &str) -> bool {
+    question.to_lowercase().contains(&answer.to_lowercase())
+}
+
+/// The question a QA case asks about its numbered documents.
+fn prompt(item: &QaItem) -> String {
+    format!("Answer the question based on the given documents, in a few words. Question: {}", item.question)
+}
+
+impl QaItem {
+    /// Whether some answer is left to grade once those the question holds are set aside.
+    pub fn gradable(&self) -> bool {
+        let question = prompt(self);
+        self.answers.iter().any(|a| !echoes(&question, a))
+    }
+}
+
 /// The text of RULER's `PaulGrahamEssays.json` (`{"text": ...}`).
 pub fn essays(json: &str) -> Result<String, String> {
     #[derive(Deserialize)]
@@ -165,8 +185,7 @@ impl QaSet {
             order.insert(at, g);
         }
         let document = order.iter().enumerate().map(|(i, &p)| format!("Document {}:\n{}", i + 1, self.paragraphs[p])).collect::<Vec<_>>().join("\n\n");
-        let question = format!("Answer the question based on the given documents, in a few words. Question: {}", item.question);
-        (document, question, item.answers.clone())
+        (document, prompt(item), item.answers.clone())
     }
 }
 

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::datasets::QaSet;
+use super::datasets::{echoes, QaItem, QaSet};
 
 /// The kinds of case, after RULER's retrieval and tracing tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,12 +79,16 @@ fn is_zero(n: &usize) -> bool {
 }
 
 impl Case {
+    /// Whether `answer` holds the gold; a gold answer the question itself holds is not counted
+    /// (`datasets::echoes`), and a case left without any is never answered.
     pub fn is_correct(&self, answer: &str) -> bool {
+        let gold: Vec<&String> = self.gold.iter().filter(|g| !echoes(&self.question, g)).collect();
         if self.gold_any {
+            // A QA answer is a word or phrase, so "ten" is not in "often".
             let answer = answer.to_lowercase();
-            self.gold.iter().any(|g| mentions(&answer, &g.to_lowercase()))
+            gold.iter().any(|g| stands_alone(&answer, &g.to_lowercase(), char::is_alphanumeric))
         } else {
-            self.gold.iter().all(|g| mentions(answer, g))
+            !gold.is_empty() && gold.iter().all(|g| mentions(answer, g))
         }
     }
 }
@@ -95,8 +99,15 @@ fn mentions(answer: &str, gold: &str) -> bool {
     if gold.is_empty() || !gold.bytes().all(|b| b.is_ascii_digit()) {
         return answer.contains(gold);
     }
-    let digit = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_digit());
-    answer.match_indices(gold).any(|(i, _)| !digit(answer[..i].bytes().last()) && !digit(answer[i + gold.len()..].bytes().next()))
+    stands_alone(answer, gold, |c| c.is_ascii_digit())
+}
+
+/// Whether `gold` occurs in `answer` with no `part` character on either side.
+fn stands_alone(answer: &str, gold: &str, part: impl Fn(char) -> bool) -> bool {
+    !gold.is_empty()
+        && answer
+            .match_indices(gold)
+            .any(|(i, _)| !answer[..i].chars().next_back().is_some_and(&part) && !answer[i + gold.len()..].chars().next().is_some_and(&part))
 }
 
 const KEYS: [&str; 12] = [
@@ -264,7 +275,11 @@ pub fn generate_in(task: TaskKind, haystack: &str, src: &Sources, chars: usize, 
         }
         TaskKind::Squad | TaskKind::Hotpotqa => {
             let set = if task == TaskKind::Squad { src.squad.as_ref() } else { src.hotpotqa.as_ref() }?;
-            let pick = rng.below(set.items.len().max(1));
+            // An item the question already answers is passed over for the next one; other
+            // cases draw as before (each case has its own generator).
+            let n = set.items.len().max(1);
+            let first = rng.below(n);
+            let pick = (first..first + n).find(|&p| set.items.get(p % n).is_some_and(QaItem::gradable)).unwrap_or(first);
             let (document, question, gold) = set.case(pick, chars, depth, |n| rng.below(n));
             return Some(Case { task, chars, depth, document, question, gold, gold_any: true, tokens: 0, haystack: String::new() });
         }
@@ -338,5 +353,31 @@ mod tests {
         let c = generate(TaskKind::Squad, &src, 1000, 0.5, 1).unwrap();
         assert!(c.gold_any && c.document.contains("Paris is in France.") && c.question.contains("Where is Paris?"));
         assert!(c.is_correct("It is in FRANCE.") && !c.is_correct("Italy"));
+    }
+
+    #[test]
+    fn answers_the_question_holds_are_not_graded_and_their_items_not_asked() {
+        let item = |question: &str, answers: &[&str], gold| super::super::datasets::QaItem {
+            question: question.into(),
+            answers: answers.iter().map(|a| a.to_string()).collect(),
+            gold: vec![gold],
+            near: vec![],
+        };
+        let squad = QaSet {
+            paragraphs: vec!["Ann was born in 1950, Bo in 1960.".into(), "P is a complexity class.".into()],
+            items: vec![item("Who is older, Ann or Bo?", &["Ann"], 0), item("What class is easy?", &["complexity class P", "P"], 1)],
+        };
+        assert!(!squad.items[0].gradable() && squad.items[1].gradable());
+        let src = Sources { squad: Some(squad), ..hay() };
+        for seed in 0..8 {
+            let c = generate(TaskKind::Squad, &src, 1000, 0.5, seed).unwrap();
+            assert!(c.question.contains("What class is easy?"), "{seed}: {}", c.question);
+            // "P" must stand alone: "a simple problem" holds a p, not the answer.
+            assert!(c.is_correct("the complexity class P") && c.is_correct("P.") && !c.is_correct("a simple problem"));
+        }
+        let mut c = generate(TaskKind::Squad, &src, 1000, 0.5, 0).unwrap();
+        c.question = "Who is older, Ann or Bo?".into();
+        c.gold = vec!["Ann".into()];
+        assert!(!c.is_correct("Ann is older than Bo."), "an answer that repeats the question");
     }
 }
