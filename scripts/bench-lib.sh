@@ -51,6 +51,12 @@ join_into() {
     "$bin" bench $(printf -- '--from %s ' "$@") --out "$dir" > /dev/null
 }
 
+# `pick_rows IN OUT TEST`: writes to OUT the rows of results.json IN for which the Python
+# expression TEST (of a row r) holds, e.g. to join one run's retrieval rows with another's QA.
+pick_rows() {
+    python3 -c 'import json, sys; json.dump([r for r in json.load(open(sys.argv[1])) if eval(sys.argv[3])], open(sys.argv[2], "w"), indent=1)' "$@"
+}
+
 # `suite_by_kind DIR ARGS...`: `suite_into DIR/KIND --suite qa --tasks ... ARGS` for each of the
 # suite's four kinds, one kind a run so that a long run keeps what it finished, then DIR/all, the
 # table of the four drawn from their results.json.

@@ -25,8 +25,7 @@ pub struct QaItem {
 }
 
 /// Whether `question` already holds `answer` (ignoring case). Graded by containment, such an
-/// answer proves nothing: "Who is older, A or B?" is "answered" by repeating it, and SQuAD's "P"
-/// by any word with a p.
+/// answer proves nothing: "Who is older, A or B?" is "answered" by repeating it.
 pub fn echoes(question: &str, answer: &str) -> bool {
     question.to_lowercase().contains(&answer.to_lowercase())
 }

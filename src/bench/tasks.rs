@@ -357,7 +357,7 @@ mod tests {
 
     #[test]
     fn answers_the_question_holds_are_not_graded_and_their_items_not_asked() {
-        let item = |question: &str, answers: &[&str], gold| super::super::datasets::QaItem {
+        let item = |question: &str, answers: &[&str], gold| QaItem {
             question: question.into(),
             answers: answers.iter().map(|a| a.to_string()).collect(),
             gold: vec![gold],

@@ -7,7 +7,8 @@
 # behind it: the floor of this scoring on this machine. The tests'
 # document cut at 2.8k and 6.1k SmolLM2 tokens (as ../2026-12-06-kept-q8_0), one question, -n 24,
 # defaults otherwise (layer-by-layer prefill, flash attention on, f16 cache, q8_0 kept cells),
-# interleaved, REPS times. Writes time.tsv here, or TSV (and machine.txt); SETTINGS picks some.
+# interleaved, REPS times. Writes time.tsv and machine.txt here or in OUT, or the table to TSV;
+# SETTINGS picks some.
 # (time.tsv and time-aligned.tsv here were written before the kv_held column.)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -16,9 +17,10 @@ work=$(mktemp -d)
 llama_completion=${LLAMA_COMPLETION:-$(scripts/build-llama-completion.sh | tail -n 1)}
 settings=${SETTINGS:-now host before full stock stock2x}
 [[ " $settings " != *" before "* ]] || before=${BEFORE:?BEFORE=path to the kvcompose built before patch 0010}
-tsv=${TSV:-$here/time.tsv}
+out=${OUT:-$here}
+tsv=${TSV:-$out/time.tsv}
 model=$("$bin" fetch-model smollm2)
-machine_into "$here"
+machine_into "$out"
 q="What is the special magic number for the printing house mentioned in the provided text?"
 n=24
 echo "$time_header" > "$tsv"
