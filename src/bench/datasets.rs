@@ -124,7 +124,7 @@ impl QaSet {
                 }
             }
         }
-        Ok(QaSet { paragraphs: p.texts, items })
+        QaSet::new(p.texts, items, "SQuAD")
     }
 
     /// HotpotQA distractor dev set (`hotpotqa.json`): the supporting paragraphs are the gold,
@@ -149,7 +149,15 @@ impl QaSet {
                 out.push(QaItem { question: h.question, answers: vec![h.answer], gold, near });
             }
         }
-        Ok(QaSet { paragraphs: p.texts, items: out })
+        QaSet::new(p.texts, out, "HotpotQA")
+    }
+
+    /// A set draws its cases by item index, so one without items is refused where it is read.
+    fn new(paragraphs: Vec<String>, items: Vec<QaItem>, what: &str) -> Result<QaSet, String> {
+        if items.is_empty() {
+            return Err(format!("the {what} file holds no question to ask"));
+        }
+        Ok(QaSet { paragraphs, items })
     }
 
     /// Item `pick % len` as numbered documents of about `chars` characters: the gold paragraphs
@@ -224,6 +232,7 @@ mod tests {
         assert_eq!((it.answers.clone(), s.paragraphs[it.gold[0]].as_str()), (vec!["Paris".to_string()], "Paris is the capital of France."));
         assert_eq!(it.near.iter().map(|&i| s.paragraphs[i].as_str()).collect::<Vec<_>>(), ["Lyon is a city in France."]);
         assert!(QaSet::squad("[]").unwrap_err().contains("not SQuAD JSON"));
+        assert!(QaSet::squad(r#"{"data": []}"#).unwrap_err().contains("no question"));
     }
 
     #[test]
@@ -234,6 +243,7 @@ mod tests {
         let gold: Vec<&str> = it.gold.iter().map(|&i| h.paragraphs[i].as_str()).collect();
         assert_eq!(gold, ["X\nX was born in Paris.", "Paris\nParis is a city. The Seine flows through it."]);
         assert_eq!(h.paragraphs.len(), 3, "Y is shared by both items, stored once");
+        assert!(QaSet::hotpotqa("[]").unwrap_err().contains("no question"));
     }
 
     #[test]

@@ -277,7 +277,7 @@ pub fn generate_in(task: TaskKind, haystack: &str, src: &Sources, chars: usize, 
             let set = if task == TaskKind::Squad { src.squad.as_ref() } else { src.hotpotqa.as_ref() }?;
             // An item the question already answers is passed over for the next one; other
             // cases draw as before (each case has its own generator).
-            let n = set.items.len().max(1);
+            let n = set.items.len();
             let first = rng.below(n);
             let pick = (first..first + n).find(|&p| set.items.get(p % n).is_some_and(QaItem::gradable)).unwrap_or(first);
             let (document, question, gold) = set.case(pick, chars, depth, |n| rng.below(n));
