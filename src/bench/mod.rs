@@ -384,6 +384,7 @@ pub fn suite_table(rows: &[Row]) -> String {
     };
     let mut s = header("| method | ratio | KV held vs full |", "|---|---|---|");
     let kept = |r: &Row| r.report.as_ref().map_or(0.0, |r| r.kv_bytes_kept as f64);
+    let mut unrun = Vec::new();
     for ((m, ratio), sel) in by_setting(rows) {
         if m == "full" {
             continue;
@@ -394,10 +395,60 @@ pub fn suite_table(rows: &[Row]) -> String {
         let den: Vec<&Row> = sel.iter().copied().filter(|r| answered(r)).collect();
         s += &format!("| {m} | {ratio} | {:.3} |", held / full_held.max(1.0));
         s += &cells(&den);
+        // A run compresses only the cases its full cache answered; graded again (`--from`), a
+        // full answer can turn right, and that case has no row here.
+        let missing = full.iter().filter(|f| f.correct && !sel.iter().any(|r| key(r) == key(f))).count();
+        if missing > 0 && !sel.is_empty() {
+            unrun.push(format!("{m} {ratio}: {missing}"));
+        }
+    }
+    if !unrun.is_empty() {
+        s += &format!(
+            "\nNot in these denominators: cases the full cache answers as graded now but not when they ran, so they were never compressed ({}).\n",
+            unrun.join(", ")
+        );
     }
     s += "\nCalibration: cases the full cache answers, of those run.\n\n";
     s += &header("| |", "|---|");
     s += "| full |";
     s += &cells(&full);
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(question: &str, method: &str, ratio: f64, correct: bool) -> Row {
+        let case = Case {
+            task: TaskKind::Needle,
+            chars: 0,
+            depth: 0.5,
+            document: String::new(),
+            question: question.into(),
+            gold: vec!["1".into()],
+            gold_any: false,
+            tokens: 1500,
+            haystack: String::new(),
+        };
+        Row { case, method: method.into(), ratio, correct, answer: String::new(), peak_rss_bytes: 0, report: None, stock: None }
+    }
+
+    #[test]
+    fn the_suite_counts_only_cases_the_full_cache_answers_and_names_those_never_compressed() {
+        let rows = [
+            row("a", "full", 1.0, true),
+            row("a", "kvcompose", 0.25, true),
+            row("b", "full", 1.0, true),
+            row("b", "kvcompose", 0.25, false),
+            // Run when its full answer was graded wrong, so never compressed.
+            row("c", "full", 1.0, true),
+            row("d", "full", 1.0, false),
+        ];
+        let t = suite_table(&rows);
+        assert!(t.contains("| kvcompose | 0.25 | 0.000 | 1/2 (50%) | 1/2 (50%) | 1/2 (50%) |"), "{t}");
+        assert!(t.contains("never compressed (kvcompose 0.25: 1)"), "{t}");
+        assert!(t.contains("| full | 3/4 (75%) |"), "{t}");
+        assert!(!suite_table(&rows[..4]).contains("never compressed"));
+    }
 }

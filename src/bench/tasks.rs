@@ -82,14 +82,48 @@ impl Case {
     /// Whether `answer` holds the gold; a gold answer the question itself holds is not counted
     /// (`datasets::echoes`), and a case left without any is never answered.
     pub fn is_correct(&self, answer: &str) -> bool {
-        let gold: Vec<&String> = self.gold.iter().filter(|g| !echoes(&self.question, g)).collect();
         if self.gold_any {
-            // A QA answer is a word or phrase, so "ten" is not in "often".
+            // A QA answer is a word or phrase, so "ten" is not in "often"; a small count may
+            // come in digits or in words ("2 customaries" answers "two").
             let answer = answer.to_lowercase();
-            gold.iter().any(|g| stands_alone(&answer, &g.to_lowercase(), char::is_alphanumeric))
+            let gold = self.gold.iter().map(|g| g.to_lowercase()).flat_map(|g| number_in_other_form(&g).into_iter().chain([g]));
+            gold.filter(|g| !echoes(&self.question, g)).any(|g| stands_alone(&answer, &g, char::is_alphanumeric))
         } else {
+            let gold: Vec<&String> = self.gold.iter().filter(|g| !echoes(&self.question, g)).collect();
             !gold.is_empty() && gold.iter().all(|g| mentions(answer, g))
         }
+    }
+}
+
+const NUMBER_WORDS: [&str; 21] = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+];
+
+/// A count up to twenty in the other form: "two" as "2", "2" as "two".
+fn number_in_other_form(gold: &str) -> Option<String> {
+    match gold.parse::<usize>() {
+        Ok(n) => NUMBER_WORDS.get(n).map(|w| w.to_string()),
+        Err(_) => NUMBER_WORDS.iter().position(|&w| w == gold).map(|n| n.to_string()),
     }
 }
 
@@ -379,5 +413,28 @@ mod tests {
         c.question = "Who is older, Ann or Bo?".into();
         c.gold = vec!["Ann".into()];
         assert!(!c.is_correct("Ann is older than Bo."), "an answer that repeats the question");
+    }
+
+    #[test]
+    fn a_small_count_answers_in_digits_or_in_words() {
+        let qa = |question: &str, gold: &str| Case {
+            task: TaskKind::Squad,
+            chars: 0,
+            depth: 0.5,
+            document: String::new(),
+            question: question.into(),
+            gold: vec![gold.into()],
+            gold_any: true,
+            tokens: 0,
+            haystack: String::new(),
+        };
+        let c = qa("How many customaries does Norman law have?", "two");
+        assert!(c.is_correct("Norman customary law has 2 customaries") && c.is_correct("Two."));
+        assert!(!c.is_correct("It has 12 customaries") && !c.is_correct("2014 is the year"), "2 stands alone");
+        assert!(qa("How many counties?", "7").is_correct("seven counties") && !qa("How many counties?", "7").is_correct("seventeen"));
+        // Larger numbers and other words have no other form.
+        assert!(!qa("How many men?", "30,000").is_correct("thirty thousand") && !qa("Who?", "Ann").is_correct("1"));
+        // Nor does a form the question holds count: "one or 2?" is not answered by "2".
+        assert!(!qa("Is it one or 2?", "two").is_correct("2") && qa("Is it one or 2?", "two").is_correct("two"));
     }
 }
