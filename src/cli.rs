@@ -357,6 +357,7 @@ value_enum!(Scorer {
     Repeat => "repeat": "the document's copy after a \"repeat the context\" turn",
     Refeed => "refeed": "the document's copy right after the document (the reference's second pass)",
     Kvzip => "kvzip": "KVzip's 2k-token chunk copies, each scored against its own chunk",
+    Chunks => "chunks": "1k-token chunk copies that see only their own chunk, a cheaper copy (bench --scores)",
 });
 value_enum!(Aggregation { Mean => "mean", Max => "max" });
 value_enum!(TaskKind {
@@ -423,6 +424,7 @@ impl RunArgs {
             type_v: KvType::parse(&self.cache_type_v)?,
             probe: false,
             scores: self.kv_scores,
+            copy_seq: false,
         };
         let opts = QaOptions {
             n_ctx: (self.ctx_size > 0).then_some(self.ctx_size),

@@ -77,8 +77,8 @@ impl QaOptions {
             return Err(Error::Usage("per-head budgets follow the scores: a method that reads none keeps one token set".into()));
         }
         match load {
-            Load::Document { .. } if c.scorer == Scorer::Kvzip || c.budget_mode == BudgetMode::Heads => {
-                Err(Error::Usage("KVzip's scorer and per-head budgets work on scored documents, in the benchmark (bench --scores DIR)".into()))
+            Load::Document { .. } if matches!(c.scorer, Scorer::Kvzip | Scorer::Chunks) || c.budget_mode == BudgetMode::Heads => {
+                Err(Error::Usage("chunked scorers and per-head budgets work on scored documents, in the benchmark (bench --scores DIR)".into()))
             }
             Load::Scored if c.local || c.budget_mode == BudgetMode::GlobalMasked => Err(Error::Usage(
                 "a scored document (bench --scores) is compressed with uniform, global or per-head budgets, scored whole: no --kv-local or global-masked"
@@ -129,6 +129,8 @@ pub const REPEAT_REQUEST: &str = "Repeat the previous context exactly.";
 pub const REPEAT_PART_REQUEST: &str = "Repeat the part of the previous context exactly, starting with";
 /// KVzip's scoring chunk, in document tokens.
 pub const KVZIP_CHUNK: usize = 2048;
+/// The chunk of `Scorer::Chunks`, whose copies see only their own chunk.
+pub const ALONE_CHUNK: usize = 1024;
 
 impl<'m> DocumentSession<'m> {
     /// Tokenizes, sizes the context and prefills the document (compressing when asked).
@@ -245,27 +247,34 @@ impl<'m> DocumentSession<'m> {
         let prompt = text.tokenize(&model.inner, document, "")?;
         let n = prompt.document.len();
         let scorer = opts.compress.as_ref().map_or(Scorer::Repeat, |c| c.scorer);
-        let whole = |intro: Vec<_>| vec![ScoringCopy { intro, doc: 0..n, local: false }];
-        let copies = match scorer {
-            Scorer::Repeat => whole(text.tail_tokens(&model.inner, REPEAT_REQUEST)),
-            Scorer::Refeed => whole(Vec::new()),
-            Scorer::Kvzip => (0..n)
-                .step_by(KVZIP_CHUNK)
+        // KVzip's chunks: chunk 0 after the repeat request, later ones after a request to repeat
+        // the part starting with the previous chunk's last tokens.
+        let chunked = |len: usize, local: bool, alone: bool| -> Vec<ScoringCopy> {
+            (0..n)
+                .step_by(len)
                 .map(|at| {
                     let intro = match at {
                         0 => text.tail_tokens(&model.inner, REPEAT_REQUEST),
                         _ => [text.tail_tokens(&model.inner, REPEAT_PART_REQUEST), prompt.document[at - pipeline::LEAD_IN.min(at)..at].to_vec()].concat(),
                     };
-                    ScoringCopy { intro, doc: at..(at + KVZIP_CHUNK).min(n), local: true }
+                    ScoringCopy { intro, doc: at..(at + len).min(n), local, alone }
                 })
-                .collect(),
+                .collect()
+        };
+        let whole = |intro: Vec<_>| vec![ScoringCopy { intro, doc: 0..n, local: false, alone: false }];
+        let copies = match scorer {
+            Scorer::Repeat => whole(text.tail_tokens(&model.inner, REPEAT_REQUEST)),
+            Scorer::Refeed => whole(Vec::new()),
+            Scorer::Kvzip => chunked(KVZIP_CHUNK, true, false),
+            Scorer::Chunks => chunked(ALONE_CHUNK, false, true),
         };
         fits_training(model, prompt.prefix.len() + n)?;
         // The copy runs past the document, beyond the training context for long ones, as in the
         // layer-by-layer prefill.
         let longest = copies.iter().map(|c| c.intro.len() + c.doc.len()).max().unwrap_or(0);
         let n_ctx = prompt.prefix.len() + n + longest + 1;
-        let mut session = Session::new(model, &SessionParams { n_ctx, probe: true, ..opts.session.clone() })?;
+        let copy_seq = copies.iter().any(|c| c.alone);
+        let mut session = Session::new(model, &SessionParams { n_ctx, probe: true, copy_seq, ..opts.session.clone() })?;
         pipeline::prefill_scored(&mut session, &prompt.prefix, &prompt.document, &copies, &mut |_, _, _| {})
     }
 
@@ -580,6 +589,7 @@ mod tests {
                 type_v: f16,
                 probe: false,
                 scores: ScoreReduction::Auto,
+                copy_seq: false,
             },
             n_predict: 8,
             temp: 0.0,
@@ -626,6 +636,10 @@ mod tests {
         assert!(usage(opts(FlashAttn::Off, compress(Kvzip, Global)).check(ONE)).contains("scored documents"));
         assert!(usage(opts(FlashAttn::Auto, compress(Kvzip, Global)).check(Load::Scored)).contains("add -fa off"));
         assert!(opts(FlashAttn::Off, compress(Kvzip, Global)).check(Load::Scored).is_ok());
+        // Copies alone in chunks (research) only on scored documents too.
+        let mut alone = opts(FlashAttn::Auto, compress(Kvcompose, Global));
+        alone.compress.as_mut().unwrap().scorer = Scorer::Chunks;
+        assert!(usage(alone.check(ONE)).contains("scored documents") && alone.check(Load::Scored).is_ok());
         assert!(usage(opts(FlashAttn::Off, compress(Streaming, Heads)).check(Load::Scored)).contains("follow the scores"));
         assert!(usage(opts(FlashAttn::Off, compress(Kvcompose, GlobalMasked)).check(Load::Scored)).contains("scored whole"));
         // Local scoring needs uniform budgets; layer by layer takes no chunk.

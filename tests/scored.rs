@@ -4,8 +4,8 @@
 
 use crate::util::*;
 use kvcompose::compress::MethodName;
-use kvcompose::llama::FlashAttn;
-use kvcompose::pipeline::BudgetMode;
+use kvcompose::llama::{FlashAttn, ScoreReduction};
+use kvcompose::pipeline::{BudgetMode, Scorer};
 use kvcompose::prompt;
 use kvcompose::qa::{DocumentSession, QaOptions};
 
@@ -32,6 +32,33 @@ fn a_scored_document_compresses_as_the_layer_by_layer_prefill_does() {
     let mut full = DocumentSession::from_scored(model, doc, &scored, &[LONG_QUESTION], &whole).unwrap();
     let (a, b) = (stock.ask(model, LONG_QUESTION, &mut |_| {}).unwrap(), full.ask(model, LONG_QUESTION, &mut |_| {}).unwrap());
     assert_eq!(a.first_logits, b.first_logits, "the restored whole cache is the prefilled one");
+}
+
+/// Copies that see only their own chunk (`Scorer::Chunks`, research): a document within one chunk
+/// is scored exactly as by the whole copy (same positions, same cells seen, through a second
+/// sequence sharing the document's cells); in a longer one every chunk's cells are scored.
+#[test]
+fn copies_alone_score_a_one_chunk_document_as_the_whole_copy_does_and_every_chunk_of_a_longer_one() {
+    let model = smollm2();
+    let mut opts = qa_options(FlashAttn::On, "f16", "f16", Some(0.25));
+    // Scores formed in the flash-attention kernel, as the benchmark forms them.
+    opts.session.scores = ScoreReduction::Auto;
+    let short = doc_prefix(3000);
+    let whole = DocumentSession::score(model, short, &opts).unwrap();
+    opts.compress.as_mut().unwrap().scorer = Scorer::Chunks;
+    let alone = DocumentSession::score(model, short, &opts).unwrap();
+    assert_eq!(whole.state, alone.state, "the same document read");
+    for (l, (a, b)) in whole.maxima.iter().zip(&alone.maxima).enumerate() {
+        assert_eq!(a.data, b.data, "layer {l}: one chunk, the whole copy's scores");
+    }
+    let long = doc_prefix(9000);
+    let s = DocumentSession::score(model, long, &opts).unwrap();
+    let n = s.maxima[0].n_cells;
+    assert!(n > 1024 + s.n_prefix + 256, "two chunks ({n} cells)");
+    for (l, m) in s.maxima.iter().enumerate() {
+        let unscored = (s.n_prefix..n).filter(|&c| m.data.chunks(n).all(|head| head[c] <= 0.0)).count();
+        assert_eq!(unscored, 0, "layer {l}: every cell scored by its chunk's copy");
+    }
 }
 
 /// KVzip's per-head budgets: heads of a layer keep different numbers of tokens, each the top of

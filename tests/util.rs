@@ -67,6 +67,7 @@ pub fn session_params(fa: FlashAttn, k: &str, v: &str) -> SessionParams {
         type_v: KvType::parse(v).unwrap(),
         probe: false,
         scores: ScoreReduction::Host,
+        copy_seq: false,
     }
 }
 

@@ -17,6 +17,9 @@ use super::state::SeqState;
 use crate::error::{Error, Result};
 
 const SEQ: i32 = 0;
+/// The sequence a scoring copy that sees only part of the cache is decoded in
+/// ([`Session::share_with_copy`]); its cells go with [`Session::drop_copy`].
+const COPY_SEQ: i32 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlashAttn {
@@ -90,6 +93,9 @@ pub struct SessionParams {
     pub probe: bool,
     /// Where scoring passes' attention is reduced to its maxima.
     pub scores: ScoreReduction,
+    /// A second sequence in the same cells, for scoring copies that see only part of the
+    /// document (llama.cpp's mask hides the cells not shared with it).
+    pub copy_seq: bool,
 }
 
 /// Where a scoring pass's attention probabilities are reduced to their max per head and cell.
@@ -149,6 +155,8 @@ pub struct Session<'m> {
     logits_at: Option<i32>,
     /// Reduce scoring passes on llama.cpp's graph where they allow it (`SessionParams::scores`).
     graph_scores: bool,
+    /// The sequence that decodes go to: [`SEQ`], or [`COPY_SEQ`] while a copy is shared cells.
+    seq: i32,
 }
 
 impl<'m> Session<'m> {
@@ -166,6 +174,9 @@ impl<'m> Session<'m> {
             // Window layers keep their window (plus a ubatch), as llama.cpp's tools do; the C
             // API's default sizes them for the whole context.
             .with_swa_full(false)
+            // One set of cells for both sequences: sharing cells then costs no copy.
+            .with_n_seq_max(if p.copy_seq { 2 } else { 1 })
+            .with_kv_unified(p.copy_seq)
             .with_flash_attention_policy(match p.flash_attn {
                 FlashAttn::Auto => -1,
                 FlashAttn::Off => 0,
@@ -183,7 +194,8 @@ impl<'m> Session<'m> {
             p.flash_attn
         )))?;
         // SAFETY of the probe pointer: `probe` is boxed (stable address) and stored after `ctx`.
-        Ok(Session { ctx, probe, model, batch: LlamaBatch::new(n_batch, 1), n_batch, logits_at: None, graph_scores: p.scores.on_graph(p.flash_attn, p.type_k) })
+        let graph_scores = p.scores.on_graph(p.flash_attn, p.type_k);
+        Ok(Session { ctx, probe, model, batch: LlamaBatch::new(n_batch, 1), n_batch, logits_at: None, graph_scores, seq: SEQ })
     }
 
     pub fn n_ctx(&self) -> usize {
@@ -203,7 +215,7 @@ impl<'m> Session<'m> {
             for (j, &tok) in chunk.iter().enumerate() {
                 let pos = start + (i * self.n_batch + j) as i32;
                 let logits = logits_last && last_chunk && j + 1 == chunk.len();
-                self.batch.add(tok, pos, &[SEQ], logits).map_err(Error::llama_failed("adding a token to the batch"))?;
+                self.batch.add(tok, pos, &[self.seq], logits).map_err(Error::llama_failed("adding a token to the batch"))?;
             }
             self.ctx.decode(&mut self.batch).map_err(Error::llama_failed(format!("decode of {} tokens at position {start}", chunk.len())))?;
         }
@@ -356,6 +368,25 @@ impl<'m> Session<'m> {
 
     pub fn pos_max(&self) -> i32 {
         self.ctx.kv_cache_seq_pos_max(SEQ)
+    }
+
+    /// Makes the cells at positions `ranges` visible to a copy decoded next, and only those:
+    /// decodes go to the copy's sequence until [`Session::drop_copy`]. Needs
+    /// `SessionParams::copy_seq`.
+    pub fn share_with_copy(&mut self, ranges: &[std::ops::Range<i32>]) -> Result<()> {
+        for r in ranges {
+            self.ctx
+                .copy_kv_cache_seq(SEQ, COPY_SEQ, Some(r.start as u32), Some(r.end as u32))
+                .map_err(Error::llama_failed(format!("sharing cells {}..{} with a scoring copy", r.start, r.end)))?;
+        }
+        self.seq = COPY_SEQ;
+        Ok(())
+    }
+
+    /// Removes the copy's cells and its share of the others; decodes go to the document again.
+    pub fn drop_copy(&mut self) -> Result<()> {
+        self.seq = SEQ;
+        self.ctx.kv_cache_seq_rm(COPY_SEQ, None, None).map_err(Error::llama_failed("removing a scoring copy"))
     }
 
     /// Removes the sequence's cells at positions `>= pos`.

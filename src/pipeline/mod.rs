@@ -48,6 +48,10 @@ pub enum Scorer {
     /// ones led in by the previous chunk's last tokens), each scored against its own chunk and
     /// the prompt prefix only. Scored documents only (`bench --scores`).
     Kvzip,
+    /// Copies of 1k-token chunks led in as KVzip's, each seeing only the prompt prefix and its
+    /// own chunk, in its hidden states too: attention over a chunk instead of the document, a
+    /// cheaper copy. Scored documents only (`bench --scores`; research).
+    Chunks,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -545,6 +549,7 @@ mod tests {
             type_v: f16,
             probe: false,
             scores: ScoreReduction::Auto,
+            copy_seq: false,
         }
     }
 

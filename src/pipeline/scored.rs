@@ -35,6 +35,10 @@ pub struct ScoringCopy {
     pub intro: Vec<LlamaToken>,
     pub doc: std::ops::Range<usize>,
     pub local: bool,
+    /// The copy sees only the prompt prefix and its own chunk, in its hidden states as in its
+    /// softmax (llama.cpp's mask hides the rest), so its attention costs its chunk's length,
+    /// not the document's. Needs a session with `copy_seq`.
+    pub alone: bool,
 }
 
 /// Prefills `prefix` and `doc` whole, keeps the cache's state and scores every cell with
@@ -65,8 +69,20 @@ pub fn prefill_scored(
         let tokens = [&c.intro[..], &doc[c.doc.clone()]].concat();
         let (start, end) = (prefix.len() + c.doc.start, prefix.len() + c.doc.end);
         let excluded = if c.local { vec![prefix.len()..start, end..full.len()] } else { Vec::new() };
-        let mut m = session.score_pass(&tokens, PassScope { skip: c.intro.len(), excluded }, pos, &layout.layers, &n_cells)?;
-        session.truncate(pos)?;
+        // A copy alone follows its chunk: llama.cpp wants a sequence's positions consecutive,
+        // and the copy then reads as if the document were its chunk.
+        let at = if c.alone {
+            session.share_with_copy(&[0..prefix.len() as i32, start as i32..end as i32])?;
+            end as i32
+        } else {
+            pos
+        };
+        let mut m = session.score_pass(&tokens, PassScope { skip: c.intro.len(), excluded }, at, &layout.layers, &n_cells)?;
+        if c.alone {
+            session.drop_copy()?;
+        } else {
+            session.truncate(pos)?;
+        }
         let m: Vec<HeadCellMax> = layout.layers.iter().map(|&l| m[l].take().expect("scored layer")).collect();
         if maxima.is_empty() {
             maxima = m;
