@@ -274,6 +274,10 @@ impl<'m> DocumentSession<'m> {
         let longest = copies.iter().map(|c| c.intro.len() + c.doc.len()).max().unwrap_or(0);
         let n_ctx = prompt.prefix.len() + n + longest + 1;
         let copy_seq = copies.iter().any(|c| c.alone);
+        if copy_seq && pipeline::CompressedLayers::of(&model.info)?.window {
+            // A window cache slides per sequence: a copy beside the document is not modelled.
+            return Err(Error::Usage("copies alone in chunks (--kv-score chunks) need a model without sliding-window layers".into()));
+        }
         let mut session = Session::new(model, &SessionParams { n_ctx, probe: true, copy_seq, ..opts.session.clone() })?;
         pipeline::prefill_scored(&mut session, &prompt.prefix, &prompt.document, &copies, &mut |_, _, _| {})
     }

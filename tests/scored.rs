@@ -59,6 +59,9 @@ fn copies_alone_score_a_one_chunk_document_as_the_whole_copy_does_and_every_chun
         let unscored = (s.n_prefix..n).filter(|&c| m.data.chunks(n).all(|head| head[c] <= 0.0)).count();
         assert_eq!(unscored, 0, "layer {l}: every cell scored by its chunk's copy");
     }
+    // A window cache slides per sequence: refused on Gemma 3, before any decode.
+    let e = DocumentSession::score(gemma3(), short, &opts).expect_err("refused").to_string();
+    assert!(e.contains("sliding-window"), "{e}");
 }
 
 /// KVzip's per-head budgets: heads of a layer keep different numbers of tokens, each the top of

@@ -95,35 +95,13 @@ impl Case {
     }
 }
 
-const NUMBER_WORDS: [&str; 21] = [
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-    "twenty",
-];
-
 /// A count up to twenty in the other form: "two" as "2", "2" as "two".
 fn number_in_other_form(gold: &str) -> Option<String> {
+    let mut words =
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty".split(' ');
     match gold.parse::<usize>() {
-        Ok(n) => NUMBER_WORDS.get(n).map(|w| w.to_string()),
-        Err(_) => NUMBER_WORDS.iter().position(|&w| w == gold).map(|n| n.to_string()),
+        Ok(n) => words.nth(n).map(String::from),
+        Err(_) => words.position(|w| w == gold).map(|n| n.to_string()),
     }
 }
 
