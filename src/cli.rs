@@ -357,7 +357,7 @@ value_enum!(Scorer {
     Repeat => "repeat": "the document's copy after a \"repeat the context\" turn",
     Refeed => "refeed": "the document's copy right after the document (the reference's second pass)",
     Kvzip => "kvzip": "KVzip's 2k-token chunk copies, each scored against its own chunk",
-    Chunks => "chunks": "1k-token chunk copies that see only their own chunk, a cheaper copy (bench --scores)",
+    Chunks => "chunks": "2k-token chunk copies that see only their own chunk, a cheaper copy (no sliding-window models)",
 });
 value_enum!(Aggregation { Mean => "mean", Max => "max" });
 value_enum!(TaskKind {

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
 
 use crate::error::{Error, Result};
 use crate::kvfile::{self, Header, KvFile};
@@ -77,8 +78,8 @@ impl QaOptions {
             return Err(Error::Usage("per-head budgets follow the scores: a method that reads none keeps one token set".into()));
         }
         match load {
-            Load::Document { .. } if matches!(c.scorer, Scorer::Kvzip | Scorer::Chunks) || c.budget_mode == BudgetMode::Heads => {
-                Err(Error::Usage("chunked scorers and per-head budgets work on scored documents, in the benchmark (bench --scores DIR)".into()))
+            Load::Document { .. } if c.scorer == Scorer::Kvzip || c.budget_mode == BudgetMode::Heads => {
+                Err(Error::Usage("KVzip's scorer and per-head budgets work on scored documents, in the benchmark (bench --scores DIR)".into()))
             }
             Load::Scored if c.local || c.budget_mode == BudgetMode::GlobalMasked => Err(Error::Usage(
                 "a scored document (bench --scores) is compressed with uniform, global or per-head budgets, scored whole: no --kv-local or global-masked"
@@ -127,10 +128,6 @@ pub struct Answer {
 pub const REPEAT_REQUEST: &str = "Repeat the previous context exactly.";
 /// KVzip's turn before the copy of a later chunk, which the previous chunk's last tokens follow.
 pub const REPEAT_PART_REQUEST: &str = "Repeat the part of the previous context exactly, starting with";
-/// KVzip's scoring chunk, in document tokens.
-pub const KVZIP_CHUNK: usize = 2048;
-/// The chunk of `Scorer::Chunks`, whose copies see only their own chunk.
-pub const ALONE_CHUNK: usize = 1024;
 
 impl<'m> DocumentSession<'m> {
     /// Tokenizes, sizes the context and prefills the document (compressing when asked).
@@ -156,14 +153,17 @@ impl<'m> DocumentSession<'m> {
         let n_prompt = prompt.len();
         let info = &model.info;
         fits_training(model, n_prompt)?;
-        let copy_intro = match &opts.compress {
-            Some(CompressOptions { scorer: Scorer::Repeat, .. }) => text.tail_tokens(&model.inner, REPEAT_REQUEST),
+        let scorer = opts.compress.as_ref().map_or(Scorer::Repeat, |c| c.scorer);
+        let copy_intro = match scorer {
+            Scorer::Repeat => text.tail_tokens(&model.inner, REPEAT_REQUEST),
             _ => Vec::new(),
         };
+        let copies = Self::copies(model, &text, scorer, &prompt.document);
         let len = Lengths {
             prefix: prompt.prefix.len(),
             doc: prompt.document.len(),
             copy_intro: copy_intro.len(),
+            copy: copies.iter().map(|c| c.intro.len() + c.doc.len()).max().unwrap_or(0),
             question: prompt.tail.len(),
             query_aware: opts.query_aware,
             n_predict: opts.n_predict,
@@ -188,7 +188,8 @@ impl<'m> DocumentSession<'m> {
                 n_ctx
             }
         };
-        let params = SessionParams { n_ctx, probe: planned.is_some(), ..opts.session.clone() };
+        let copy_seq = planned.as_ref().is_some_and(|(_, plan)| plan.prefill == Prefill::Layers && copies.iter().any(|c| c.alone));
+        let params = SessionParams { n_ctx, probe: planned.is_some(), copy_seq, ..opts.session.clone() };
         let mut session = Session::new(model, &params)?;
         let t0 = Instant::now();
         let stats = match &planned {
@@ -209,6 +210,7 @@ impl<'m> DocumentSession<'m> {
                     prefix: &prompt.prefix,
                     doc: &prompt.document,
                     copy_intro: &copy_intro,
+                    copies: &copies,
                     query: opts.query_aware.then_some(prompt.tail.as_slice()),
                     words: &words,
                 };
@@ -247,27 +249,7 @@ impl<'m> DocumentSession<'m> {
         let prompt = text.tokenize(&model.inner, document, "")?;
         let n = prompt.document.len();
         let scorer = opts.compress.as_ref().map_or(Scorer::Repeat, |c| c.scorer);
-        // KVzip's chunks: chunk 0 after the repeat request, later ones after a request to repeat
-        // the part starting with the previous chunk's last tokens.
-        let chunked = |len: usize, local: bool, alone: bool| -> Vec<ScoringCopy> {
-            (0..n)
-                .step_by(len)
-                .map(|at| {
-                    let intro = match at {
-                        0 => text.tail_tokens(&model.inner, REPEAT_REQUEST),
-                        _ => [text.tail_tokens(&model.inner, REPEAT_PART_REQUEST), prompt.document[at - pipeline::LEAD_IN.min(at)..at].to_vec()].concat(),
-                    };
-                    ScoringCopy { intro, doc: at..(at + len).min(n), local, alone }
-                })
-                .collect()
-        };
-        let whole = |intro: Vec<_>| vec![ScoringCopy { intro, doc: 0..n, local: false, alone: false }];
-        let copies = match scorer {
-            Scorer::Repeat => whole(text.tail_tokens(&model.inner, REPEAT_REQUEST)),
-            Scorer::Refeed => whole(Vec::new()),
-            Scorer::Kvzip => chunked(KVZIP_CHUNK, true, false),
-            Scorer::Chunks => chunked(ALONE_CHUNK, false, true),
-        };
+        let copies = Self::copies(model, &text, scorer, &prompt.document);
         fits_training(model, prompt.prefix.len() + n)?;
         // The copy runs past the document, beyond the training context for long ones, as in the
         // layer-by-layer prefill.
@@ -280,6 +262,12 @@ impl<'m> DocumentSession<'m> {
         }
         let mut session = Session::new(model, &SessionParams { n_ctx, probe: true, copy_seq, ..opts.session.clone() })?;
         pipeline::prefill_scored(&mut session, &prompt.prefix, &prompt.document, &copies, &mut |_, _, _| {})
+    }
+
+    /// The copies that score `doc` with `scorer`, their turns in this model's template.
+    fn copies(model: &Model, text: &PromptText, scorer: Scorer, doc: &[LlamaToken]) -> Vec<ScoringCopy> {
+        let turn = |request: &str| text.tail_tokens(&model.inner, request);
+        pipeline::scoring_copies(scorer, doc, &turn(REPEAT_REQUEST), &turn(REPEAT_PART_REQUEST))
     }
 
     /// A scored document in a fresh context sized for `questions`: compressed on the host with
@@ -640,10 +628,10 @@ mod tests {
         assert!(usage(opts(FlashAttn::Off, compress(Kvzip, Global)).check(ONE)).contains("scored documents"));
         assert!(usage(opts(FlashAttn::Auto, compress(Kvzip, Global)).check(Load::Scored)).contains("add -fa off"));
         assert!(opts(FlashAttn::Off, compress(Kvzip, Global)).check(Load::Scored).is_ok());
-        // Copies alone in chunks (research) only on scored documents too.
+        // Copies alone in chunks load as scored documents do (`Plan::new` checks the model).
         let mut alone = opts(FlashAttn::Auto, compress(Kvcompose, Global));
         alone.compress.as_mut().unwrap().scorer = Scorer::Chunks;
-        assert!(usage(alone.check(ONE)).contains("scored documents") && alone.check(Load::Scored).is_ok());
+        assert!(alone.check(ONE).is_ok() && alone.check(Load::Scored).is_ok());
         assert!(usage(opts(FlashAttn::Off, compress(Streaming, Heads)).check(Load::Scored)).contains("follow the scores"));
         assert!(usage(opts(FlashAttn::Off, compress(Kvcompose, GlobalMasked)).check(Load::Scored)).contains("scored whole"));
         // Local scoring needs uniform budgets; layer by layer takes no chunk.

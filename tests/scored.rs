@@ -5,7 +5,7 @@
 use crate::util::*;
 use kvcompose::compress::MethodName;
 use kvcompose::llama::{FlashAttn, ScoreReduction};
-use kvcompose::pipeline::{BudgetMode, Scorer};
+use kvcompose::pipeline::{BudgetMode, Scorer, ALONE_CHUNK};
 use kvcompose::prompt;
 use kvcompose::qa::{DocumentSession, QaOptions};
 
@@ -34,9 +34,10 @@ fn a_scored_document_compresses_as_the_layer_by_layer_prefill_does() {
     assert_eq!(a.first_logits, b.first_logits, "the restored whole cache is the prefilled one");
 }
 
-/// Copies that see only their own chunk (`Scorer::Chunks`, research): a document within one chunk
-/// is scored exactly as by the whole copy (same positions, same cells seen, through a second
-/// sequence sharing the document's cells); in a longer one every chunk's cells are scored.
+/// Copies that see only their own chunk (`Scorer::Chunks`): a document within one chunk is
+/// scored exactly as by the whole copy (same positions, same cells seen, through a second
+/// sequence sharing the document's cells); in a longer one every chunk's cells are scored, and
+/// the layer-by-layer prefill with the same copies keeps what the scored document keeps.
 #[test]
 fn copies_alone_score_a_one_chunk_document_as_the_whole_copy_does_and_every_chunk_of_a_longer_one() {
     let model = smollm2();
@@ -51,16 +52,24 @@ fn copies_alone_score_a_one_chunk_document_as_the_whole_copy_does_and_every_chun
     for (l, (a, b)) in whole.maxima.iter().zip(&alone.maxima).enumerate() {
         assert_eq!(a.data, b.data, "layer {l}: one chunk, the whole copy's scores");
     }
-    let long = doc_prefix(9000);
+    let long = doc_prefix(12000);
     let s = DocumentSession::score(model, long, &opts).unwrap();
     let n = s.maxima[0].n_cells;
-    assert!(n > 1024 + s.n_prefix + 256, "two chunks ({n} cells)");
+    assert!(n > ALONE_CHUNK + s.n_prefix + 256, "two chunks ({n} cells)");
     for (l, m) in s.maxima.iter().enumerate() {
         let unscored = (s.n_prefix..n).filter(|&c| m.data.chunks(n).all(|head| head[c] <= 0.0)).count();
         assert_eq!(unscored, 0, "layer {l}: every cell scored by its chunk's copy");
     }
+    let mut live = DocumentSession::load(model, long, &[LONG_QUESTION], &opts).unwrap();
+    let mut host = DocumentSession::from_scored(model, long, &s, &[LONG_QUESTION], &opts).unwrap();
+    assert_eq!(live.stats().origins, host.stats().origins, "layer by layer, the same tokens in every head");
+    assert_eq!(live.stats().layer_cells, host.stats().layer_cells);
+    let (a, b) = (live.ask(model, LONG_QUESTION, &mut |_| {}).unwrap(), host.ask(model, LONG_QUESTION, &mut |_| {}).unwrap());
+    assert_eq!(a.text, b.text);
     // A window cache slides per sequence: refused on Gemma 3, before any decode.
     let e = DocumentSession::score(gemma3(), short, &opts).expect_err("refused").to_string();
+    assert!(e.contains("sliding-window"), "{e}");
+    let e = DocumentSession::load(gemma3(), short, &[LONG_QUESTION], &opts).err().expect("refused").to_string();
     assert!(e.contains("sliding-window"), "{e}");
 }
 

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::kvfile;
 use crate::llama::callback::HeadCellMax;
 use crate::llama::Model;
-use crate::pipeline::ScoredDocument;
+use crate::pipeline::{ScoredDocument, Scorer, ALONE_CHUNK};
 use crate::qa::{DocumentSession, QaOptions};
 
 const MAGIC: &[u8; 8] = b"KVSCORES";
@@ -63,7 +63,9 @@ impl ScoreStore {
 fn key(model: &Model, document: &str, opts: &QaOptions) -> Result<String> {
     let p = &opts.session;
     let scorer = opts.compress.as_ref().map(|c| c.scorer);
-    let id = format!("{}|{}|{}|{:?}|{:?}|", model.identity()?.gguf_sha256, p.type_k.name(), p.type_v.name(), p.flash_attn, scorer);
+    // The chunk of copies alone has changed (1k tokens, then 2k): part of what they score.
+    let chunk = if scorer == Some(Scorer::Chunks) { format!("{ALONE_CHUNK}|") } else { String::new() };
+    let id = format!("{}|{}|{}|{:?}|{:?}|{chunk}", model.identity()?.gguf_sha256, p.type_k.name(), p.type_v.name(), p.flash_attn, scorer);
     let mut h = Sha256::new();
     h.update(id.as_bytes());
     h.update(document.as_bytes());

@@ -35,6 +35,13 @@ impl HeadCellMax {
     pub fn head(&self, h: usize) -> &[f32] {
         &self.data[h * self.n_cells..(h + 1) * self.n_cells]
     }
+
+    /// Takes the max with `other`'s scores of the same heads and cells: a cell's score over
+    /// several passes.
+    pub fn raise(&mut self, other: &HeadCellMax) {
+        debug_assert_eq!((self.n_head, self.n_cells), (other.n_head, other.n_cells));
+        self.data.iter_mut().zip(&other.data).for_each(|(a, &b)| *a = a.max(b));
+    }
 }
 
 /// Which attention path the graph used, as seen by the probe.

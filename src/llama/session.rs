@@ -260,7 +260,7 @@ impl<'m> Session<'m> {
                 Some(t) => self.decode(&t[at..at + k], pos, false),
                 None => self
                     .ctx
-                    .decode_embeddings(&out[rows.clone()], pos, SEQ)
+                    .decode_embeddings(&out[rows.clone()], pos, self.seq)
                     .map_err(Error::llama_failed(format!("decode of {k} hidden states at position {pos}"))),
             };
             let got = done.and_then(|()| match hidden {

@@ -15,7 +15,7 @@ use crate::llama::{cache, Session};
 /// Prefills `prefix` (kept whole) then `doc`, compressing to `plan.budget` cells per layer as it
 /// goes. Afterwards the cache holds the composite cells, the last at position `prefix + doc - 1`.
 pub fn prefill_chunks(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOptions, plan: &Plan, progress: &mut Progress<'_>) -> Result<CompressStats> {
-    let Inputs { prefix, doc, copy_intro, query, words } = input;
+    let Inputs { prefix, doc, copy_intro, query, words, .. } = input;
     let layout = CompressedLayers::of(&session.model.info)?;
     let needs_scores = opts.method.method().needs_scores();
     let (n_layer, n_head_kv) = (session.model.info.n_layer, session.model.info.n_head_kv);

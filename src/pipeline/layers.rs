@@ -12,7 +12,7 @@ use super::{absorb, install, keep_as, ms, per_model_layer, BudgetMode, CompressO
 use crate::compress::select::slot_positions;
 use crate::compress::LayerSlots;
 use crate::error::{Error, Result};
-use crate::llama::callback::PassScope;
+use crate::llama::callback::{HeadCellMax, PassScope};
 use crate::llama::state::{CacheData, CacheState, DataLayout, LayerKv, Layout, SeqState};
 use crate::llama::{cache, LayerInput, Session};
 
@@ -33,14 +33,14 @@ use crate::llama::{cache, LayerInput, Session};
 /// cache, which slides as stock's does; each keeps the document's last window, as after a stock
 /// prefill, and only the global layers are scored and compressed.
 pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &CompressOptions, plan: &Plan, progress: &mut Progress<'_>) -> Result<CompressStats> {
-    let Inputs { prefix, doc, copy_intro, query, words } = input;
+    let Inputs { prefix, doc, copies, query, words, .. } = input;
     let layout = CompressedLayers::of(&session.model.info)?;
     // `Plan::new` resolved `Layers` only for models and options that it fits.
     debug_assert!(opts.budget_mode != BudgetMode::GlobalMasked);
     let method = opts.method.method();
     let (n_layer, n_head_kv) = (session.model.info.n_layer, session.model.info.n_head_kv);
     let full = [prefix, doc].concat();
-    let copy = [copy_intro, doc].concat();
+    let copy_tokens: Vec<Vec<LlamaToken>> = copies.iter().map(|c| c.tokens(doc)).collect();
     let n_total = full.len();
     let pos = n_total as i32;
     let mut stats = CompressStats { cells_full: n_total, compressed_layers: layout.layers.clone(), steps: 1, ..Default::default() };
@@ -49,14 +49,17 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
     // nothing (a layer that stores nothing still has one row, see the patch).
     let only = |l: usize, n: usize| -> Vec<usize> { (0..n_layer).map(|i| if i == l { n } else { 0 }).collect() };
     let none = vec![0; n_layer];
-    let n_pass = n_total + if method.needs_scores() { copy.len().max(query.map_or(0, <[LlamaToken]>::len)) } else { 0 };
+    let longest = copy_tokens.iter().map(Vec::len).max().unwrap_or(0);
+    let n_pass = n_total + if method.needs_scores() { longest.max(query.map_or(0, <[LlamaToken]>::len)) } else { 0 };
     // At most: one layer holding the passes, a row in each other global layer, the window cache.
     let window_cells: usize = (0..n_layer).filter(|l| !layout.layers.contains(l)).map(|l| session.layer_cells(l)).sum();
     // Or the context's own cache, allocated before the first pass.
     let context_cells: usize = (0..n_layer).map(|l| session.layer_cells(l)).sum();
     stats.alloc_cells_peak = (n_pass + layout.layers.len() - 1 + window_cells).max(context_cells);
 
-    let (mut h_doc, mut h_copy, mut h_query) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut h_doc, mut h_query) = (Vec::new(), Vec::new());
+    // Each copy's hidden states, from one layer to the next.
+    let mut h_copies: Vec<Vec<f32>> = vec![Vec::new(); copies.len()];
     let n_comp = layout.layers.len();
     // Per compressed layer read: its composite scores (all its tokens), each head's candidate
     // slots and their K/V rows.
@@ -83,8 +86,11 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
             stats.t_prefill_ms += ms(t0);
             let t0 = Instant::now();
             if method.needs_scores() && layout.layers.iter().any(|&g| g > l) {
-                h_copy = session.decode_layers(layer_input(l, &copy, std::mem::take(&mut h_copy)), pos, l, l + 1)?;
-                session.truncate(pos)?;
+                for ((c, tokens), h) in copies.iter().zip(&copy_tokens).zip(&mut h_copies) {
+                    let at = c.begin(session, prefix.len(), n_total)?;
+                    *h = session.decode_layers(layer_input(l, tokens, std::mem::take(h)), at, l, l + 1)?;
+                    c.end(session, n_total)?;
+                }
                 if let Some(q) = query {
                     h_query = session.decode_layers(layer_input(l, q, std::mem::take(&mut h_query)), pos, l, l + 1)?;
                     session.truncate(pos)?;
@@ -101,11 +107,21 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
         let mut slots = LayerSlots::new(n_head_kv);
         slots.append(&all);
         if method.needs_scores() {
-            let scope = PassScope { skip: copy_intro.len(), excluded: Vec::new() };
-            let (m, h) = session.score_layer(layer_input(l, &copy, std::mem::take(&mut h_copy)), scope, pos, l, n_total)?;
-            absorb(&mut slots, &m, n_head_kv, opts, words);
-            h_copy = h;
-            session.truncate(pos)?;
+            // A cell's score is its max over the copies, aggregated once, as a scored document's.
+            let mut maxima: Option<HeadCellMax> = None;
+            for ((c, tokens), h) in copies.iter().zip(&copy_tokens).zip(&mut h_copies) {
+                let at = c.begin(session, prefix.len(), n_total)?;
+                let (m, hidden) = session.score_layer(layer_input(l, tokens, std::mem::take(h)), c.scope(prefix.len(), n_total), at, l, n_total)?;
+                c.end(session, n_total)?;
+                *h = hidden;
+                match &mut maxima {
+                    Some(acc) => acc.raise(&m),
+                    None => maxima = Some(m),
+                }
+            }
+            if let Some(m) = maxima {
+                absorb(&mut slots, &m, n_head_kv, opts, words);
+            }
             if let Some(q) = query {
                 let (m, h) = session.score_layer(layer_input(l, q, std::mem::take(&mut h_query)), PassScope::default(), pos, l, n_total)?;
                 absorb(&mut slots, &m, n_head_kv, opts, words);

@@ -24,7 +24,7 @@ use llama_cpp_2::token::LlamaToken;
 pub use choice::{budget_cells, choose, Choice};
 pub use chunks::prefill_chunks;
 pub use layers::prefill_layers;
-pub use scored::{compress_scored, prefill_scored, ScoredDocument, ScoringCopy};
+pub use scored::{compress_scored, prefill_scored, scoring_copies, ScoredDocument, ScoringCopy, ALONE_CHUNK, KVZIP_CHUNK};
 
 use crate::compress::scores::kv_head_scores;
 use crate::compress::{LayerSlots, MethodName, ScoreOptions};
@@ -48,9 +48,9 @@ pub enum Scorer {
     /// ones led in by the previous chunk's last tokens), each scored against its own chunk and
     /// the prompt prefix only. Scored documents only (`bench --scores`).
     Kvzip,
-    /// Copies of 1k-token chunks led in as KVzip's, each seeing only the prompt prefix and its
+    /// Copies of 2k-token chunks led in as KVzip's, each seeing only the prompt prefix and its
     /// own chunk, in its hidden states too: attention over a chunk instead of the document, a
-    /// cheaper copy. Scored documents only (`bench --scores`; research).
+    /// cheaper copy. Models without sliding-window layers, read layer by layer or scored.
     Chunks,
 }
 
@@ -267,8 +267,11 @@ pub struct Inputs<'a> {
     /// Prompt prefix (template start, BOS): kept whole in every head.
     pub prefix: &'a [LlamaToken],
     pub doc: &'a [LlamaToken],
-    /// Decoded, unscored, before each copy: the repeat turn for `Scorer::Repeat`.
+    /// Decoded, unscored, before each chunk's copy in a streaming prefill: the repeat turn for
+    /// `Scorer::Repeat`.
     pub copy_intro: &'a [LlamaToken],
+    /// The copies that score the document read layer by layer ([`scoring_copies`]).
+    pub copies: &'a [ScoringCopy],
     /// Question tokens that also score the cache (query-aware mode).
     pub query: Option<&'a [LlamaToken]>,
     /// The word of each prefix and document position ([`crate::compress::words::word_ids`]).
@@ -361,8 +364,10 @@ pub struct Lengths {
     /// Prompt prefix (template start, BOS), kept whole.
     pub prefix: usize,
     pub doc: usize,
-    /// The turn decoded before each scoring copy.
+    /// The turn decoded before each scoring copy of a streaming prefill.
     pub copy_intro: usize,
+    /// The longest scoring copy of a layer-by-layer prefill, its intro included.
+    pub copy: usize,
     /// The longest question's turn.
     pub question: usize,
     /// The question also scores the cache (query-aware).
@@ -399,6 +404,11 @@ impl Plan {
     pub fn new(c: &CompressOptions, info: &ModelInfo, len: Lengths, session: &SessionParams, n_ctx: Option<usize>) -> Result<Plan> {
         let n_total = len.prefix + len.doc;
         let prefill = resolve_prefill(c, info)?;
+        if c.scorer == Scorer::Chunks && (prefill == Prefill::Chunks || info.n_swa.is_some()) {
+            // A copy alone is a second sequence beside the document's, in one layer's cache; a
+            // window cache slides per sequence.
+            return Err(Error::Usage("--kv-score chunks needs a model read layer by layer without sliding-window layers; use --kv-score repeat".into()));
+        }
         let store = c.store.resolve(c, info, session, prefill == Prefill::Chunks);
         if store == Store::Q8_0 && prefill == Prefill::Chunks {
             return Err(Error::Usage(
@@ -427,7 +437,7 @@ impl Plan {
             // Window layers slide through a cache llama.cpp sizes from the context: a window
             // and a ubatch, unless it holds every position the passes reach.
             Prefill::Layers => {
-                let reach = n_total + (len.copy_intro + len.doc).max(query);
+                let reach = n_total + len.copy.max(query);
                 answer.max(ubatch).max(info.n_swa.map_or(0, |w| (w + ubatch).min(reach)))
             }
             _ => {
@@ -568,7 +578,7 @@ mod tests {
         }
     }
 
-    const LEN: Lengths = Lengths { prefix: 10, doc: 2000, copy_intro: 12, question: 30, query_aware: false, n_predict: 64 };
+    const LEN: Lengths = Lengths { prefix: 10, doc: 2000, copy_intro: 12, copy: 2012, question: 30, query_aware: false, n_predict: 64 };
 
     #[test]
     fn a_llama_model_is_read_layer_by_layer_in_a_context_for_the_budget_and_the_answer() {

@@ -5,7 +5,9 @@ use std::time::Instant;
 
 use llama_cpp_2::token::LlamaToken;
 
-use super::{absorb, budget_cells, choose, keep_as, layer_floor, ms, BudgetMode, CompressOptions, CompressStats, CompressedLayers, Progress, Store};
+use super::{
+    absorb, budget_cells, choose, keep_as, layer_floor, ms, BudgetMode, CompressOptions, CompressStats, CompressedLayers, Progress, Scorer, Store, LEAD_IN,
+};
 use crate::compress::select::slot_positions;
 use crate::compress::{LayerSlots, Selection};
 use crate::error::{Error, Result};
@@ -41,6 +43,74 @@ pub struct ScoringCopy {
     pub alone: bool,
 }
 
+/// KVzip's scoring chunk, in document tokens.
+pub const KVZIP_CHUNK: usize = 2048;
+/// The chunk of `Scorer::Chunks`, whose copies see only their own chunk: KVzip's. Copies of
+/// 1k-token chunks lost more of the fidelity suite's answers (`docs/results/2026-12-06-copies-alone`).
+pub const ALONE_CHUNK: usize = 2048;
+
+/// The copies that score `doc` with `scorer`: `repeat` (the repeat turn) leads in the whole
+/// copy or the first chunk's, `part` (KVzip's request to repeat a part) each later chunk's,
+/// followed by the previous chunk's last [`LEAD_IN`] tokens.
+pub fn scoring_copies(scorer: Scorer, doc: &[LlamaToken], repeat: &[LlamaToken], part: &[LlamaToken]) -> Vec<ScoringCopy> {
+    let n = doc.len();
+    let chunked = |len: usize, local: bool, alone: bool| -> Vec<ScoringCopy> {
+        (0..n)
+            .step_by(len)
+            .map(|at| {
+                let intro = match at {
+                    0 => repeat.to_vec(),
+                    _ => [part, &doc[at - LEAD_IN.min(at)..at]].concat(),
+                };
+                ScoringCopy { intro, doc: at..(at + len).min(n), local, alone }
+            })
+            .collect()
+    };
+    let whole = |intro: &[LlamaToken]| vec![ScoringCopy { intro: intro.to_vec(), doc: 0..n, local: false, alone: false }];
+    match scorer {
+        Scorer::Repeat => whole(repeat),
+        Scorer::Refeed => whole(&[]),
+        Scorer::Kvzip => chunked(KVZIP_CHUNK, true, false),
+        Scorer::Chunks => chunked(ALONE_CHUNK, false, true),
+    }
+}
+
+impl ScoringCopy {
+    /// The tokens decoded: the intro, then the copy's part of `doc`.
+    pub fn tokens(&self, doc: &[LlamaToken]) -> Vec<LlamaToken> {
+        [&self.intro[..], &doc[self.doc.clone()]].concat()
+    }
+
+    /// What the copy's pass scores, in a cache of `n_prefix` prefix cells and `n_total` in all:
+    /// its document tokens, attending to every cell or (local) to the prefix and its own part.
+    pub fn scope(&self, n_prefix: usize, n_total: usize) -> PassScope {
+        let (start, end) = (n_prefix + self.doc.start, n_prefix + self.doc.end);
+        let excluded = if self.local { vec![n_prefix..start, end..n_total] } else { Vec::new() };
+        PassScope { skip: self.intro.len(), excluded }
+    }
+
+    /// Readies the session for the copy's pass and returns the position it starts at: after the
+    /// document, or, alone, after its own part, in a sequence that shares only the prefix's and
+    /// that part's cells (llama.cpp wants a sequence's positions consecutive; the copy then
+    /// reads as if the document were its part).
+    pub fn begin(&self, session: &mut Session<'_>, n_prefix: usize, n_total: usize) -> Result<i32> {
+        if !self.alone {
+            return Ok(n_total as i32);
+        }
+        let (start, end) = ((n_prefix + self.doc.start) as i32, (n_prefix + self.doc.end) as i32);
+        session.share_with_copy(&[0..n_prefix as i32, start..end])?;
+        Ok(end)
+    }
+
+    /// Removes what the copy's pass added to a cache of `n_total` cells.
+    pub fn end(&self, session: &mut Session<'_>, n_total: usize) -> Result<()> {
+        match self.alone {
+            true => session.drop_copy(),
+            false => session.truncate(n_total as i32),
+        }
+    }
+}
+
 /// Prefills `prefix` and `doc` whole, keeps the cache's state and scores every cell with
 /// `copies`, each decoded after the document and removed after (a cell's score is its max over
 /// them). The context holds the document and the longest copy.
@@ -62,34 +132,17 @@ pub fn prefill_scored(
     let t_prefill_ms = ms(t0);
     let state = session.state_bytes()?;
     let t0 = Instant::now();
-    let pos = full.len() as i32;
     let n_cells = vec![full.len(); layout.layers.len()];
     let mut maxima: Vec<HeadCellMax> = Vec::new();
     for (i, c) in copies.iter().enumerate() {
-        let tokens = [&c.intro[..], &doc[c.doc.clone()]].concat();
-        let (start, end) = (prefix.len() + c.doc.start, prefix.len() + c.doc.end);
-        let excluded = if c.local { vec![prefix.len()..start, end..full.len()] } else { Vec::new() };
-        // A copy alone follows its chunk: llama.cpp wants a sequence's positions consecutive,
-        // and the copy then reads as if the document were its chunk.
-        let at = if c.alone {
-            session.share_with_copy(&[0..prefix.len() as i32, start as i32..end as i32])?;
-            end as i32
-        } else {
-            pos
-        };
-        let mut m = session.score_pass(&tokens, PassScope { skip: c.intro.len(), excluded }, at, &layout.layers, &n_cells)?;
-        if c.alone {
-            session.drop_copy()?;
-        } else {
-            session.truncate(pos)?;
-        }
+        let at = c.begin(session, prefix.len(), full.len())?;
+        let mut m = session.score_pass(&c.tokens(doc), c.scope(prefix.len(), full.len()), at, &layout.layers, &n_cells)?;
+        c.end(session, full.len())?;
         let m: Vec<HeadCellMax> = layout.layers.iter().map(|&l| m[l].take().expect("scored layer")).collect();
         if maxima.is_empty() {
             maxima = m;
         } else {
-            for (acc, new) in maxima.iter_mut().zip(&m) {
-                acc.data.iter_mut().zip(&new.data).for_each(|(a, &b)| *a = a.max(b));
-            }
+            maxima.iter_mut().zip(&m).for_each(|(acc, new)| acc.raise(new));
         }
         progress("scoring", i + 1, copies.len());
     }
@@ -173,4 +226,31 @@ pub fn compress_scored(info: &ModelInfo, doc: &ScoredDocument, words: &[u32], op
         store: opts.store,
     };
     Ok((state, stats))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunked_copies_cover_the_document_once_each_led_in_by_the_chunk_before() {
+        let doc: Vec<LlamaToken> = (0..5000).map(LlamaToken::new).collect();
+        let (repeat, part) = ([LlamaToken::new(-1)], [LlamaToken::new(-2), LlamaToken::new(-3)]);
+        let copies = scoring_copies(Scorer::Chunks, &doc, &repeat, &part);
+        let parts: Vec<_> = copies.iter().map(|c| c.doc.clone()).collect();
+        assert_eq!(parts, [0..ALONE_CHUNK, ALONE_CHUNK..2 * ALONE_CHUNK, 2 * ALONE_CHUNK..5000]);
+        assert!(copies.iter().all(|c| c.alone && !c.local));
+        assert_eq!(copies[0].intro, repeat);
+        let lead: Vec<LlamaToken> = (ALONE_CHUNK - LEAD_IN..ALONE_CHUNK).map(|t| LlamaToken::new(t as i32)).collect();
+        assert_eq!(copies[1].intro, [&part[..], &lead].concat());
+        assert_eq!(copies[1].tokens(&doc).len(), part.len() + LEAD_IN + ALONE_CHUNK);
+        // KVzip's copies see the whole document but score locally; the repeat scorer is one copy.
+        assert!(scoring_copies(Scorer::Kvzip, &doc, &repeat, &part).iter().all(|c| c.local && !c.alone));
+        let whole = scoring_copies(Scorer::Repeat, &doc, &repeat, &part);
+        assert_eq!((whole.len(), whole[0].doc.clone(), whole[0].intro.clone()), (1, 0..5000, repeat.to_vec()));
+        assert!(scoring_copies(Scorer::Refeed, &doc, &repeat, &part)[0].intro.is_empty());
+        // A local copy's scope leaves the other chunks out, the prefix in.
+        let scope = scoring_copies(Scorer::Kvzip, &doc, &repeat, &part)[1].scope(10, 5010);
+        assert_eq!(scope.excluded, [10..10 + KVZIP_CHUNK, 10 + 2 * KVZIP_CHUNK..5010]);
+    }
 }
