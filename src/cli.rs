@@ -269,7 +269,7 @@ pub struct RunArgs {
     pub kv_prefill: Prefill,
     /// Queries that score the cache: a copy of each chunk after a "repeat the context" turn,
     /// or after the document directly
-    #[arg(long = "kv-score", value_enum, default_value = "repeat", hide = true)]
+    #[arg(long = "kv-score", value_enum, default_value = "auto", hide = true)]
     pub kv_score: Scorer,
     /// Max-pool scores over this many neighbouring tokens on each side (keeps spans)
     #[arg(long = "kv-pool", default_value_t = 0, hide = true)]
@@ -354,6 +354,7 @@ value_enum!(BudgetMode {
 });
 value_enum!(Prefill { Auto => "auto", Chunks => "chunks", Layers => "layers" });
 value_enum!(Scorer {
+    Auto => "auto": "chunks where the model is read layer by layer without sliding-window layers, else repeat",
     Repeat => "repeat": "the document's copy after a \"repeat the context\" turn",
     Refeed => "refeed": "the document's copy right after the document (the reference's second pass)",
     Kvzip => "kvzip": "KVzip's 2k-token chunk copies, each scored against its own chunk",

@@ -153,6 +153,8 @@ impl<'m> DocumentSession<'m> {
         let n_prompt = prompt.len();
         let info = &model.info;
         fits_training(model, n_prompt)?;
+        // The scorer made concrete for this model, as the report and a cache file name it.
+        let opts = &QaOptions { compress: opts.compress.clone().map(|c| CompressOptions { scorer: c.scorer.resolve(&c, info), ..c }), ..opts.clone() };
         let scorer = opts.compress.as_ref().map_or(Scorer::Repeat, |c| c.scorer);
         let copy_intro = match scorer {
             Scorer::Repeat => text.tail_tokens(&model.inner, REPEAT_REQUEST),
@@ -248,7 +250,7 @@ impl<'m> DocumentSession<'m> {
         let text = prompt::template(&model.inner);
         let prompt = text.tokenize(&model.inner, document, "")?;
         let n = prompt.document.len();
-        let scorer = opts.compress.as_ref().map_or(Scorer::Repeat, |c| c.scorer);
+        let scorer = opts.compress.as_ref().map_or(Scorer::Repeat, |c| c.scorer.resolve(c, &model.info));
         let copies = Self::copies(model, &text, scorer, &prompt.document);
         fits_training(model, prompt.prefix.len() + n)?;
         // The copy runs past the document, beyond the training context for long ones, as in the

@@ -44,6 +44,7 @@ fn copies_alone_score_a_one_chunk_document_as_the_whole_copy_does_and_every_chun
     let mut opts = qa_options(FlashAttn::On, "f16", "f16", Some(0.25));
     // Scores formed in the flash-attention kernel, as the benchmark forms them.
     opts.session.scores = ScoreReduction::Auto;
+    opts.compress.as_mut().unwrap().scorer = Scorer::Repeat;
     let short = doc_prefix(3000);
     let whole = DocumentSession::score(model, short, &opts).unwrap();
     opts.compress.as_mut().unwrap().scorer = Scorer::Chunks;

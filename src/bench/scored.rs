@@ -62,7 +62,7 @@ impl ScoreStore {
 /// the document.
 fn key(model: &Model, document: &str, opts: &QaOptions) -> Result<String> {
     let p = &opts.session;
-    let scorer = opts.compress.as_ref().map(|c| c.scorer);
+    let scorer = opts.compress.as_ref().map(|c| c.scorer.resolve(c, &model.info));
     // The chunk of copies alone has changed (1k tokens, then 2k): part of what they score.
     let chunk = if scorer == Some(Scorer::Chunks) { format!("{ALONE_CHUNK}|") } else { String::new() };
     let id = format!("{}|{}|{}|{:?}|{:?}|{chunk}", model.identity()?.gguf_sha256, p.type_k.name(), p.type_v.name(), p.flash_attn, scorer);

@@ -38,9 +38,12 @@ use crate::llama::{cache, FlashAttn, KvType, ModelInfo, Session, SessionParams};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scorer {
+    /// `Chunks` where the model is read layer by layer without sliding-window layers, else
+    /// `Repeat` ([`Scorer::resolve`]).
+    #[default]
+    Auto,
     /// The copy follows a "repeat the previous context" turn, so its queries look up the
     /// tokens they reproduce (KVzip's reconstruction scoring).
-    #[default]
     Repeat,
     /// The copy follows the document directly (the KVCompose reference's second pass).
     Refeed,
@@ -52,6 +55,19 @@ pub enum Scorer {
     /// own chunk, in its hidden states too: attention over a chunk instead of the document, a
     /// cheaper copy. Models without sliding-window layers, read layer by layer or scored.
     Chunks,
+}
+
+impl Scorer {
+    /// `Auto` made concrete for compressing with `c` on a model `info`: copies alone in chunks
+    /// where they can run, as cheap as a chunk's attention and as faithful as the whole copy
+    /// on the fidelity suite (`docs/results/2026-12-07-chunks-long`), else the whole copy.
+    pub fn resolve(self, c: &CompressOptions, info: &ModelInfo) -> Scorer {
+        match self {
+            Scorer::Auto if info.n_swa.is_none() && resolve_prefill(c, info).is_ok_and(|p| p == Prefill::Layers) => Scorer::Chunks,
+            Scorer::Auto => Scorer::Repeat,
+            given => given,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -604,6 +620,22 @@ mod tests {
         let mut unknown = model("gemma3", Some(512));
         unknown.swa_layers = None;
         assert_eq!(resolve_prefill(&opts(0.25), &unknown).unwrap(), Prefill::Chunks);
+    }
+
+    #[test]
+    fn copies_alone_score_by_default_where_a_model_is_read_layer_by_layer_without_window_layers() {
+        let c = opts(0.25);
+        assert_eq!(Scorer::Auto.resolve(&c, &model("llama", None)), Scorer::Chunks);
+        // A window cache slides per sequence; a streamed model has no layer to share cells in.
+        assert_eq!(Scorer::Auto.resolve(&c, &model("gemma3", Some(512))), Scorer::Repeat);
+        assert_eq!(Scorer::Auto.resolve(&c, &model("qwen2", None)), Scorer::Repeat);
+        let streamed = CompressOptions { prefill: Prefill::Chunks, ..opts(0.25) };
+        assert_eq!(Scorer::Auto.resolve(&streamed, &model("llama", None)), Scorer::Repeat);
+        // A scorer given is kept, and copies alone where they cannot run are refused.
+        assert_eq!(Scorer::Refeed.resolve(&c, &model("llama", None)), Scorer::Refeed);
+        let alone = CompressOptions { scorer: Scorer::Chunks, ..opts(0.25) };
+        assert!(matches!(Plan::new(&alone, &model("gemma3", Some(512)), LEN, &session(), None), Err(Error::Usage(_))));
+        assert!(matches!(Plan::new(&alone, &model("qwen2", None), LEN, &session(), None), Err(Error::Usage(_))));
     }
 
     #[test]

@@ -68,7 +68,8 @@ pub fn scoring_copies(scorer: Scorer, doc: &[LlamaToken], repeat: &[LlamaToken],
     };
     let whole = |intro: &[LlamaToken]| vec![ScoringCopy { intro: intro.to_vec(), doc: 0..n, local: false, alone: false }];
     match scorer {
-        Scorer::Repeat => whole(repeat),
+        // `Auto` is resolved before ([`Scorer::resolve`]); unresolved, it is the whole copy.
+        Scorer::Auto | Scorer::Repeat => whole(repeat),
         Scorer::Refeed => whole(&[]),
         Scorer::Kvzip => chunked(KVZIP_CHUNK, true, false),
         Scorer::Chunks => chunked(ALONE_CHUNK, false, true),
