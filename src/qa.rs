@@ -156,16 +156,17 @@ impl<'m> DocumentSession<'m> {
         // The scorer made concrete for this model, as the report and a cache file name it.
         let opts = &QaOptions { compress: opts.compress.clone().map(|c| CompressOptions { scorer: c.scorer.resolve(&c, info), ..c }), ..opts.clone() };
         let scorer = opts.compress.as_ref().map_or(Scorer::Repeat, |c| c.scorer);
-        let copy_intro = match scorer {
-            Scorer::Repeat => text.tail_tokens(&model.inner, REPEAT_REQUEST),
-            _ => Vec::new(),
-        };
         let copies = Self::copies(model, &text, scorer, &prompt.document);
+        // A streaming prefill leads each chunk's copy in with the whole copy's repeat turn.
+        let copy_intro: &[LlamaToken] = match scorer {
+            Scorer::Repeat => &copies[0].intro,
+            _ => &[],
+        };
         let len = Lengths {
             prefix: prompt.prefix.len(),
             doc: prompt.document.len(),
             copy_intro: copy_intro.len(),
-            copy: copies.iter().map(|c| c.intro.len() + c.doc.len()).max().unwrap_or(0),
+            copy: copies.iter().map(ScoringCopy::n_tokens).max().unwrap_or(0),
             question: prompt.tail.len(),
             query_aware: opts.query_aware,
             n_predict: opts.n_predict,
@@ -211,7 +212,7 @@ impl<'m> DocumentSession<'m> {
                 let input = Inputs {
                     prefix: &prompt.prefix,
                     doc: &prompt.document,
-                    copy_intro: &copy_intro,
+                    copy_intro,
                     copies: &copies,
                     query: opts.query_aware.then_some(prompt.tail.as_slice()),
                     words: &words,
@@ -255,7 +256,7 @@ impl<'m> DocumentSession<'m> {
         fits_training(model, prompt.prefix.len() + n)?;
         // The copy runs past the document, beyond the training context for long ones, as in the
         // layer-by-layer prefill.
-        let longest = copies.iter().map(|c| c.intro.len() + c.doc.len()).max().unwrap_or(0);
+        let longest = copies.iter().map(ScoringCopy::n_tokens).max().unwrap_or(0);
         let n_ctx = prompt.prefix.len() + n + longest + 1;
         let copy_seq = copies.iter().any(|c| c.alone);
         if copy_seq && pipeline::CompressedLayers::of(&model.info)?.window {

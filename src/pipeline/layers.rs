@@ -8,7 +8,7 @@ use std::time::Instant;
 use llama_cpp_2::token::LlamaToken;
 
 use super::choice::{self, budget_bounds, choose_with};
-use super::{absorb, install, keep_as, ms, per_model_layer, BudgetMode, CompressOptions, CompressStats, CompressedLayers, Inputs, Plan, Progress};
+use super::{absorb, install, keep_as, ms, per_model_layer, BudgetMode, CompressOptions, CompressStats, CompressedLayers, Inputs, Plan, Progress, ScoringCopy};
 use crate::compress::select::slot_positions;
 use crate::compress::LayerSlots;
 use crate::error::{Error, Result};
@@ -49,7 +49,7 @@ pub fn prefill_layers(session: &mut Session<'_>, input: Inputs<'_>, opts: &Compr
     // nothing (a layer that stores nothing still has one row, see the patch).
     let only = |l: usize, n: usize| -> Vec<usize> { (0..n_layer).map(|i| if i == l { n } else { 0 }).collect() };
     let none = vec![0; n_layer];
-    let longest = copy_tokens.iter().map(Vec::len).max().unwrap_or(0);
+    let longest = copies.iter().map(ScoringCopy::n_tokens).max().unwrap_or(0);
     let n_pass = n_total + if method.needs_scores() { longest.max(query.map_or(0, <[LlamaToken]>::len)) } else { 0 };
     // At most: one layer holding the passes, a row in each other global layer, the window cache.
     let window_cells: usize = (0..n_layer).filter(|l| !layout.layers.contains(l)).map(|l| session.layer_cells(l)).sum();

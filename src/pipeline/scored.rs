@@ -77,6 +77,11 @@ pub fn scoring_copies(scorer: Scorer, doc: &[LlamaToken], repeat: &[LlamaToken],
 }
 
 impl ScoringCopy {
+    /// Tokens decoded: the intro and the copy's part of the document.
+    pub fn n_tokens(&self) -> usize {
+        self.intro.len() + self.doc.len()
+    }
+
     /// The tokens decoded: the intro, then the copy's part of `doc`.
     pub fn tokens(&self, doc: &[LlamaToken]) -> Vec<LlamaToken> {
         [&self.intro[..], &doc[self.doc.clone()]].concat()
