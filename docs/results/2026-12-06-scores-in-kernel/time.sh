@@ -8,7 +8,8 @@
 # document cut at 2.8k and 6.1k SmolLM2 tokens (as ../2026-12-06-kept-q8_0), one question, -n 24,
 # defaults otherwise (layer-by-layer prefill, flash attention on, f16 cache, q8_0 kept cells),
 # interleaved, REPS times. Writes time.tsv and machine.txt here or in OUT, or the table to TSV;
-# SETTINGS picks some (`repeat`: the whole scoring copy, the default before copies alone in chunks).
+# SETTINGS picks some (`repeat`: the whole scoring copy, the default before copies alone in chunks;
+# `copyonly`: the copies decoded without forming scores, COPY_ONLY=that build).
 # (time.tsv and time-aligned.tsv here were written before the kv_held column.)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -34,6 +35,7 @@ for bytes in 12500 27000; do
             case $setting in
                 now) cmd=("$bin" -m "$model" -f "$doc" -p "$q" -n $n --kv-compose 0.25 --json) ;;
                 repeat) cmd=("$bin" -m "$model" -f "$doc" -p "$q" -n $n --kv-compose 0.25 --kv-score repeat --json) ;;
+                copyonly) cmd=(env KVC_COPY_ONLY=1 "${COPY_ONLY:?COPY_ONLY=path to kvcompose built with ../2026-12-07-speed-repeat/copy-only.patch}" -m "$model" -f "$doc" -p "$q" -n $n --kv-compose 0.25 --json) ;;
                 host) cmd=("$bin" -m "$model" -f "$doc" -p "$q" -n $n --kv-compose 0.25 --kv-scores host --json) ;;
                 before) cmd=("$before" -m "$model" -f "$doc" -p "$q" -n $n --kv-compose 0.25 --json) ;;
                 full) cmd=("$bin" -m "$model" -f "$doc" -p "$q" -n $n --json) ;;
