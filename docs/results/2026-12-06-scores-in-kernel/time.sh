@@ -7,7 +7,8 @@
 # behind it: the floor of this scoring on this machine. The tests'
 # document cut at 2.8k and 6.1k SmolLM2 tokens (as ../2026-12-06-kept-q8_0), one question, -n 24,
 # defaults otherwise (layer-by-layer prefill, flash attention on, f16 cache, q8_0 kept cells),
-# interleaved, REPS times (BYTES picks the cuts). Writes time.tsv and machine.txt here or in OUT, or the table to TSV;
+# interleaved, REPS times (BYTES picks the cuts). Writes time.tsv and machine.txt here or in
+# OUT, or the table to TSV;
 # SETTINGS picks some (`repeat`: the whole scoring copy, the default before copies alone in chunks;
 # `copyonly`: the copies decoded without forming scores, COPY_ONLY=that build).
 # (time.tsv and time-aligned.tsv here were written before the kv_held column.)
