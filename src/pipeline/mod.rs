@@ -60,7 +60,7 @@ pub enum Scorer {
 impl Scorer {
     /// `Auto` made concrete for compressing with `c` on a model `info`: copies alone in chunks
     /// where they can run, else the whole copy. On the fidelity suite's cases longer than a
-    /// chunk they keep 78 and 78 of 86 at 0.25 and 0.125 where the whole copy keeps 80 and 77,
+    /// chunk they keep 96 and 95 of 105 at 0.25 and 0.125 where the whole copy keeps 98 and 94,
     /// for 21-44% less scoring (`docs/results/2026-12-07-chunks-long`).
     pub fn resolve(self, c: &CompressOptions, info: &ModelInfo) -> Scorer {
         match self {
