@@ -25,6 +25,7 @@ full = {round(r["depth"], 3): r["correct"] for r in d if r["method"] == "full"}
 print(sys.argv[2].ljust(28), " ".join(("OK" if r["correct"] else "XX" if full[round(r["depth"], 3)] else "--") + f"@{r['depth']:.2f}" for r in d if r["method"] != "full"))
 PY
 }
+one "s4 defaults (no override)" 4 needle
 # Seed 4: layer 21 alone, set to N cells (2631 at 0.25, 1478 at 0.125 for the failing case).
 for n in 2916 2300 2000 1700 1200 800; do one "s4 layer 21 = $n" 4 needle KVC_CAP_LAYERS=21-21 KVC_CAP_SET=1 KVC_CAP=$n; done
 # Seed 4: blocks of layers capped at the failing case's budgets at 0.125.
@@ -32,7 +33,7 @@ list=171,171,171,171,171,171,171,1482,296,171,171,171,171,171,1654,819,171,2286,
 for r in 0-13 14-20 21-29 21-25 26-29 21-22 23-24 25-25 21-21 22-22; do
     one "s4 layers $r at 0.125's" 4 needle KVC_CAP_LAYERS=$r KVC_CAP=0 KVC_CAP_LIST=$list
 done
-# Seed 2: blocks of layers given the allocation of half the budget.
+# Seed 2: blocks of layers given the allocation of half the budget (99-99: no layer, the defaults).
 for r in 99-99 0-29 0-13 14-29 14-21 22-29 21-21 17-20 14-16 14-15 16-16 14-14 15-15; do
     one "s2 layers $r at half" 2 needle KVC_CAP_LAYERS=$r KVC_CAP=0 KVC_ALT=0.5
 done
