@@ -25,6 +25,9 @@ full = {round(r["depth"], 3): r["correct"] for r in d if r["method"] == "full"}
 print(sys.argv[2].ljust(28), " ".join(("OK" if r["correct"] else "XX" if full[round(r["depth"], 3)] else "--") + f"@{r['depth']:.2f}" for r in d if r["method"] != "full"))
 PY
 }
+# Seed 4's needles at five ratios, the defaults (s4-needle-ratios/).
+suite_into "$out/s4-needle-ratios" --suite qa --seed 4 --lengths 3000 --per-kind 8 --tasks needle --scores "$scores" -n 32 \
+    --ratios 0.5,0.375,0.25,0.1875,0.125 --methods kvcompose --budgets global
 one "s4 defaults (no override)" 4 needle
 # Seed 4: layer 21 alone, set to N cells (2631 at 0.25, 1478 at 0.125 for the failing case).
 for n in 2916 2300 2000 1700 1200 800; do one "s4 layer 21 = $n" 4 needle KVC_CAP_LAYERS=21-21 KVC_CAP_SET=1 KVC_CAP=$n; done
