@@ -4,7 +4,9 @@
 # - KVC_CAP_SET=1 KVC_CAP=N: those layers keep N cells (up to all);
 # - KVC_CAP_LIST=N0,N1,...: those layers keep at most the listed cells (a case's budgets at 0.125);
 # - KVC_ALT=F: those layers get the allocation of F times the budget (0.5: about 0.125's cells);
-# - KVC_BLEND=B: every layer's budget (1-B) x the global allocation + B x the uniform budget.
+# - KVC_BLEND=B: every layer's budget (1-B) x the global allocation + B x the uniform budget;
+# - KVC_DUMP=1 (with KVC_CAP_LAYERS): each case's budgets and each layer's composite scores at
+#   ranks 0, 10%, 25%, 50%, 75%, 90% and 100% of its cells (q0 the best) on stderr.
 # Every run: one kind of one seed's 3k part, 8 cases, KVCompose at 0.25 from the stored scores
 # (the defaults' copies in 2k-token chunks). Prints each case's verdict ("--": the full cache
 # misses it). The two cases: seed 4's needle at depth 0.10, seed 2's at depth 0.09.
@@ -36,6 +38,12 @@ list=171,171,171,171,171,171,171,1482,296,171,171,171,171,171,1654,819,171,2286,
 for r in 0-13 14-20 21-29 21-25 26-29 21-22 23-24 25-25 21-21 22-22; do
     one "s4 layers $r at 0.125's" 4 needle KVC_CAP_LAYERS=$r KVC_CAP=0 KVC_CAP_LIST=$list
 done
+# Seed 2's first needle (depth 0.09): its budgets at 0.25 and its layers' composite scores
+# (composite.txt; 99-99 overrides no layer).
+log=$(mktemp)
+KVC_DUMP=1 KVC_CAP_LAYERS=99-99 KVC_CAP=0 "$bin" bench --suite qa --seed 2 --lengths 3000 --per-kind 8 --tasks needle \
+    --scores "$scores" -n 32 --ratios 0.25 --methods kvcompose --budgets global > /dev/null 2> "$log"
+grep -A 30 -m 1 '^capped budgets' "$log" > "$out/composite.txt"
 # Seed 2: blocks of layers given the allocation of half the budget (99-99: no layer, the defaults).
 for r in 99-99 0-29 0-13 14-29 14-21 22-29 21-21 17-20 14-16 14-15 16-16 14-14 15-15; do
     one "s2 layers $r at half" 2 needle KVC_CAP_LAYERS=$r KVC_CAP=0 KVC_ALT=0.5
