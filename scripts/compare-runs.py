@@ -1,6 +1,8 @@
-"""Sets a variant's suite verdicts beside the defaults' on the same cases and prints the counts
-over the cases both full-cache runs answer, per ratio, and the cases that change.
-usage: compare.py BASELINE_RESULTS.json VARIANT_RESULTS.json..."""
+"""Sets a variant's suite verdicts beside a baseline's on the same cases (`bench` rows, matched
+by kind, length, question, expected answer and depth) and prints the counts over the cases both
+full-cache runs answer, per ratio, and the cases that change. For a results folder's experiment
+against the defaults' rows; nothing is run.
+usage: scripts/compare-runs.py BASELINE_RESULTS.json VARIANT_RESULTS.json..."""
 import json, sys
 
 key = lambda r: (r["task"], r["tokens"], r["question"], r["gold"][0], round(r["depth"], 4))

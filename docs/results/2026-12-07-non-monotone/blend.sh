@@ -3,7 +3,7 @@
 # 0.75 x its global allocation + 0.25 x the uniform budget (`probe.patch`, KVC_BLEND=0.25; not
 # kept). First the runs that hold the seven cases the defaults miss at 0.25 and answer at 0.125
 # (`targeted/`), then seeds 0-4 at 3k tokens whole (`3000/`), KVCompose at 0.25 and 0.125 from the
-# stored scores; compare.py sets each beside the defaults' verdicts
+# stored scores; scripts/compare-runs.py sets each beside the defaults' verdicts
 # (../2026-12-07-held-out-s4/suite).
 source "$(dirname "$0")/../../../scripts/bench-lib.sh"
 out=docs/results/2026-12-07-non-monotone
@@ -24,6 +24,6 @@ run "$out/targeted/s3-3000-twohop" 3 3000 --tasks twohop
 run "$out/targeted/s4-3000-needle" 4 3000 --tasks needle
 for seed in 0 1 2 3 4; do run "$out/3000/s$seed" "$seed" 3000; done
 base=docs/results/2026-12-07-held-out-s4/suite/results.json
-python3 "$out/compare.py" "$base" "$out"/targeted/*/results.json > "$out/targeted.txt"
-python3 "$out/compare.py" "$base" "$out"/3000/*/results.json > "$out/3000.txt"
+python3 scripts/compare-runs.py "$base" "$out"/targeted/*/results.json > "$out/targeted.txt"
+python3 scripts/compare-runs.py "$base" "$out"/3000/*/results.json > "$out/3000.txt"
 cat "$out/targeted.txt" "$out/3000.txt"
