@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Issue 15: more held-out cases under today's defaults (copies alone in 2k-token chunks, flash
+# attention on, kept cells in q8_0, global budgets). The suite drawn with seed 5 at 1.5k tokens
+# (8 cases of each kind), nothing chosen on it; KVCompose at 0.25 and 0.125, each case scored
+# once here. SmolLM2, f16 cache, greedy, -n 32. Then every held-out part under the defaults
+# (../2026-12-07-held-out-s4/held-out: seeds 1-4) joined with it, and the whole suite
+# (../2026-12-07-held-out-s4/suite) with it.
+source "$(dirname "$0")/../../../scripts/bench-lib.sh"
+out=docs/results/2026-12-07-held-out-s5
+scores=${SCORES:-$HOME/.cache/kvcompose/scores-chunk-2048}
+suite_into "$out/s5-1500" --suite qa --seed 5 --lengths 1500 --per-kind 8 --scores "$scores" -n 32 \
+    --ratios 0.25,0.125 --methods kvcompose --budgets global
+s4=docs/results/2026-12-07-held-out-s4
+join_into "$out/held-out" "$s4/held-out/results.json" "$out/s5-1500/results.json"
+join_into "$out/suite" "$s4/suite/results.json" "$out/s5-1500/results.json"
+cat "$out/held-out/results.md" "$out/suite/results.md"
