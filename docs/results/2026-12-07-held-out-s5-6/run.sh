@@ -4,7 +4,8 @@
 # and 3k tokens (8 cases of each kind; SEEDS and LENGTHS pick some), nothing chosen on them;
 # KVCompose at 0.25 and 0.125, each case scored once here. SmolLM2, f16 cache, greedy, -n 32.
 # Then every held-out part under the defaults (../2026-12-07-held-out-s4/held-out: seeds 1-4)
-# joined with these, and the whole suite (../2026-12-07-held-out-s4/suite) with them.
+# joined with these, and the whole suite (../2026-12-07-held-out-s4/suite) with them; over the
+# whole suite, the misses at one ratio only (monotone.txt, ../2026-12-07-non-monotone/monotone.py).
 source "$(dirname "$0")/../../../scripts/bench-lib.sh"
 out=docs/results/2026-12-07-held-out-s5-6
 scores=${SCORES:-$HOME/.cache/kvcompose/scores-chunk-2048}
@@ -17,4 +18,5 @@ done
 s4=docs/results/2026-12-07-held-out-s4
 join_into "$out/held-out" "$s4/held-out/results.json" "$out"/s{5,6}-{1500,3000}/results.json
 join_into "$out/suite" "$s4/suite/results.json" "$out"/s{5,6}-{1500,3000}/results.json
-cat "$out/held-out/results.md" "$out/suite/results.md"
+python3 docs/results/2026-12-07-non-monotone/monotone.py "$out/suite/results.json" > "$out/monotone.txt"
+cat "$out/held-out/results.md" "$out/suite/results.md" "$out/monotone.txt"
