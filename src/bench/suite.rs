@@ -115,6 +115,15 @@ mod tests {
     }
 
     #[test]
+    fn answerable_lists_name_each_item_once_in_order() {
+        for list in [SQUAD_ANSWERABLE, HOTPOTQA_ANSWERABLE] {
+            assert!(list.windows(2).all(|w| w[0] < w[1]), "{list:?}");
+        }
+        // Enough items that a seed's cases seldom repeat one.
+        assert!(SQUAD_ANSWERABLE.len() >= 100 && HOTPOTQA_ANSWERABLE.len() >= 20);
+    }
+
+    #[test]
     fn every_kind_and_length_gets_its_cases_deterministically() {
         let src = Sources { haystack: String::new(), squad: Some(set(200)), hotpotqa: Some(set(200)) };
         let essays = "The essay goes on. ".repeat(3000);
