@@ -45,7 +45,7 @@ const HOTPOTQA_CHARS_PER_TOKEN: f64 = 3.85;
 /// own paragraph alone (of the first 1,206: `docs/results/2026-12-01-fidelity/answerable.py`)
 /// and still with it among about 1.5k tokens of its article's other paragraphs, at half depth
 /// (`docs/results/2026-12-07-qa-calibration/answerable-in-context.py`): the suite asks only these,
-/// so that the full cache answers most of its QA cases (a third of the first list's were).
+/// so that the full cache answers most of its QA cases (a third of the items answered alone are).
 pub const SQUAD_ANSWERABLE: &[usize] = &[
     0, 5, 7, 25, 30, 48, 51, 54, 67, 70, 76, 79, 87, 90, 91, 95, 97, 108, 129, 130, 132, 137, 144, 146, 148, 150, 155, 160, 165, 171, 188, 234, 247, 252, 268,
     275, 312, 314, 319, 323, 328, 330, 332, 338, 349, 350, 351, 360, 363, 370, 371, 375, 377, 386, 402, 409, 414, 425, 449, 450, 455, 462, 495, 513, 519, 535,
@@ -119,7 +119,7 @@ mod tests {
         for list in [SQUAD_ANSWERABLE, HOTPOTQA_ANSWERABLE] {
             assert!(list.windows(2).all(|w| w[0] < w[1]), "{list:?}");
         }
-        // Enough items that a seed's cases seldom repeat one.
+        // The lists as chosen (157 and 25 items), not cut short by an edit.
         assert!(SQUAD_ANSWERABLE.len() >= 100 && HOTPOTQA_ANSWERABLE.len() >= 20);
     }
 
