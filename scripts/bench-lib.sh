@@ -44,7 +44,8 @@ suite_into() {
 }
 
 # `join_into DIR RESULTS.json...`: DIR's table and plots drawn from earlier runs' rows, joined and
-# graded again (`bench --from`, nothing run).
+# graded again (`bench --from`, nothing run; a case's row under a setting that an earlier file
+# already holds, such as a second run's full-cache row, is dropped).
 join_into() {
     local dir=$1
     shift

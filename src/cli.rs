@@ -72,7 +72,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Run nothing: redraw the table and plots from an earlier run's results.json; repeat it
-    /// to join the rows of several runs (the suite's lengths run apart) into one table
+    /// to join the rows of several runs (the suite's lengths run apart) into one table, a case
+    /// under one setting counted once (its first row)
     #[arg(long, value_name = "FILE")]
     pub from: Vec<PathBuf>,
     /// The fidelity suite: needle, two-hop, multi-key and reading-comprehension questions over
@@ -188,6 +189,14 @@ pub struct DemoArgs {
     pub run: RunArgs,
 }
 
+/// A question must say something: an empty `-p "$Q"` is a mistake, not a question.
+fn question(s: &str) -> std::result::Result<String, String> {
+    if s.trim().is_empty() {
+        return Err("the question is empty".into());
+    }
+    Ok(s.to_string())
+}
+
 #[derive(Debug, Args)]
 pub struct QaArgs {
     /// Document to read (`-` for standard input)
@@ -195,7 +204,7 @@ pub struct QaArgs {
     pub file: Option<PathBuf>,
     /// Question about the document; repeat it to ask several, each answered from the same
     /// loaded document (earlier questions and answers forgotten)
-    #[arg(short = 'p', long = "prompt", required = true)]
+    #[arg(short = 'p', long = "prompt", required = true, value_parser = question)]
     pub prompt: Vec<String>,
     /// Write the document's KV cache (compressed with --kv-compose) to FILE once it is loaded
     #[arg(long = "kv-save", value_name = "FILE")]

@@ -190,6 +190,10 @@ fn earlier_rows(files: &[PathBuf]) -> Result<(Vec<bench::Row>, Vec<TaskKind>)> {
         // Graded again, so that tables joined from earlier runs count as a run today would.
         rows.extend(more.into_iter().map(|r| bench::Row { correct: r.case.is_correct(&r.answer), ..r }));
     }
+    let (rows, dropped) = bench::without_repeats(rows);
+    if dropped > 0 {
+        eprintln!("kvcompose: {dropped} rows repeat a case and setting of an earlier file; the first of each is kept");
+    }
     let mut tasks = Vec::new();
     for r in &rows {
         if !tasks.contains(&r.case.task) {

@@ -62,6 +62,13 @@ fn empty_document() {
 }
 
 #[test]
+fn empty_question() {
+    for q in ["", " \t "] {
+        fails_with(&["-m", &model(), "-f", &doc(), "-p", q], "the question is empty");
+    }
+}
+
+#[test]
 fn missing_document() {
     fails_with(&["-m", &model(), "-f", "/nonexistent/doc.txt", "-p", "q"], "reading document /nonexistent/doc.txt");
 }

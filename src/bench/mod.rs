@@ -331,6 +331,22 @@ pub fn table(rows: &[Row], tasks: &[TaskKind]) -> String {
     s
 }
 
+/// What tells a case from another in rows read back (the document is not kept).
+fn case_key(c: &Case) -> (TaskKind, usize, usize, u64, String) {
+    (c.task, c.chars, c.tokens, c.depth.to_bits(), c.question.clone())
+}
+
+/// `rows` with each (case, method, ratio) once, the first row kept; and how many repeats were
+/// dropped. Two runs joined with `--from` often share a case's full-cache row, which would
+/// otherwise count twice in the calibration and in the KV held against full.
+pub fn without_repeats(rows: Vec<Row>) -> (Vec<Row>, usize) {
+    let mut seen = std::collections::HashSet::new();
+    let n = rows.len();
+    let kept: Vec<Row> = rows.into_iter().filter(|r| seen.insert((case_key(&r.case), r.method.clone(), r.ratio.to_bits()))).collect();
+    let dropped = n - kept.len();
+    (kept, dropped)
+}
+
 /// The suite's table: for each setting, the share of the cases the full cache answers that it
 /// answers too, with those denominators, per kind, per length and overall; then the full
 /// cache's own calibration (cases answered of cases run).
@@ -339,7 +355,7 @@ pub fn suite_table(rows: &[Row]) -> String {
         TaskKind::Squad | TaskKind::Hotpotqa => "qa".to_string(),
         t => name(&t),
     };
-    let key = |r: &Row| (r.case.question.clone(), r.case.document.len(), r.case.tokens, r.case.depth.to_bits());
+    let key = |r: &Row| case_key(&r.case);
     let full: Vec<&Row> = rows.iter().filter(|r| r.method == "full").collect();
     let answered = |r: &Row| full.iter().any(|f| f.correct && key(f) == key(r));
     let mut kinds: Vec<String> = Vec::new();
@@ -450,5 +466,16 @@ mod tests {
         assert!(t.contains("never compressed (kvcompose 0.25: 1)"), "{t}");
         assert!(t.contains("| full | 3/4 (75%) |"), "{t}");
         assert!(!suite_table(&rows[..4]).contains("never compressed"));
+    }
+
+    #[test]
+    fn joined_runs_count_a_repeated_row_once() {
+        let first = [row("a", "full", 1.0, true), row("a", "kvcompose", 0.25, true)];
+        let second = [row("a", "full", 1.0, true), row("a", "tokens", 0.25, false), row("b", "full", 1.0, false)];
+        let (rows, dropped) = without_repeats(first.iter().chain(&second).cloned().collect());
+        assert_eq!(dropped, 1);
+        let names: Vec<(&str, &str)> = rows.iter().map(|r| (r.case.question.as_str(), r.method.as_str())).collect();
+        assert_eq!(names, [("a", "full"), ("a", "kvcompose"), ("a", "tokens"), ("b", "full")]);
+        assert!(suite_table(&rows).contains("| full | 1/2 (50%) |"), "{}", suite_table(&rows));
     }
 }

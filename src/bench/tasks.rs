@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::datasets::{echoes, QaItem, QaSet};
 
 /// The kinds of case, after RULER's retrieval and tracing tasks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskKind {
     /// One magic number; asked for it.
