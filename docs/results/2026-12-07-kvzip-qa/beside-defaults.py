@@ -1,0 +1,20 @@
+# KVzip (-fa off) beside the defaults' KVCompose rows (../2026-12-07-qa-calibration) on the cases both
+# full caches answer; run from the repository root.
+import json, sys
+kv = []; de = []
+for s in range(1, 7):
+    try:
+        kv += json.load(open(f'docs/results/2026-12-07-kvzip-qa/s{s}-1500/results.json'))
+        de += json.load(open(f'docs/results/2026-12-07-qa-calibration/s{s}-1500/results.json'))
+    except FileNotFoundError:
+        pass
+key = lambda r: (r['task'], r['chars'], r['depth'], r['question'])
+fk = {key(r): r['correct'] for r in kv if r['method'] == 'full'}
+fd = {key(r): r['correct'] for r in de if r['method'] == 'full'}
+both = {k for k in fk if fk[k] and fd.get(k)}
+print('cases', len(fk), 'full fa-off answers', sum(fk.values()), 'defaults full', sum(fd[k] for k in fk if k in fd), 'both', len(both))
+for name, rows in (('defaults', de), ('fa-off', kv)):
+    for m in sorted({(r['method'], r['ratio']) for r in rows if r['method'] != 'full'}):
+        sel = [r for r in rows if (r['method'], r['ratio']) == m and key(r) in both]
+        held = sum(r['report']['kv_bytes_kept'] for r in sel) / max(1, sum(r2['report']['kv_bytes_kept'] for r2 in rows if r2['method']=='full' and key(r2) in {key(x) for x in sel}))
+        print(name, m, f"{sum(r['correct'] for r in sel)}/{len(sel)}", f"held {held:.3f}")
