@@ -1,6 +1,6 @@
 # KVzip (-fa off) beside the defaults' KVCompose rows (../2026-12-07-qa-calibration) on the cases both
 # full caches answer; run from the repository root.
-import json, sys
+import json
 kv = []; de = []
 for s in range(1, 7):
     try:
