@@ -13,8 +13,12 @@ fk = {key(r): r['correct'] for r in kv if r['method'] == 'full'}
 fd = {key(r): r['correct'] for r in de if r['method'] == 'full'}
 both = {k for k in fk if fk[k] and fd.get(k)}
 print('cases', len(fk), 'full fa-off answers', sum(fk.values()), 'defaults full', sum(fd[k] for k in fk if k in fd), 'both', len(both))
+kept = lambda sel: sum(r['report']['kv_bytes_kept'] for r in sel)
 for name, rows in (('defaults', de), ('fa-off', kv)):
+    # Every setting compressed every case its run's full cache answered, so each covers `both`.
+    full = kept(r for r in rows if r['method'] == 'full' and key(r) in both)
     for m in sorted({(r['method'], r['ratio']) for r in rows if r['method'] != 'full'}):
         sel = [r for r in rows if (r['method'], r['ratio']) == m and key(r) in both]
-        held = sum(r['report']['kv_bytes_kept'] for r in sel) / max(1, sum(r2['report']['kv_bytes_kept'] for r2 in rows if r2['method']=='full' and key(r2) in {key(x) for x in sel}))
+        assert len(sel) == len(both), m
+        held = kept(sel) / full
         print(name, m, f"{sum(r['correct'] for r in sel)}/{len(sel)}", f"held {held:.3f}")
