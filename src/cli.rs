@@ -89,6 +89,11 @@ pub struct BenchArgs {
     /// the full cache is always read as stock reads it)
     #[arg(long, value_name = "DIR")]
     pub scores: Option<PathBuf>,
+    /// Research: print as JSON which items of the QA set in --tasks (squad or hotpotqa) the full
+    /// cache answers at every --lengths, in tokens (0: the gold paragraphs alone), as the suite's
+    /// QA item lists are chosen: the first N items, or those a JSON list of indices in FILE names
+    #[arg(long, value_name = "N|FILE", hide = true)]
+    pub answerable: Option<String>,
     #[command(flatten)]
     pub run: RunArgs,
 }

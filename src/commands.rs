@@ -160,6 +160,9 @@ pub fn bench_haystack() -> String {
 }
 
 pub fn bench(args: &BenchArgs) -> Result<()> {
+    if let Some(items) = &args.answerable {
+        return answerable(args, items);
+    }
     let (rows, tasks) = if args.from.is_empty() { (run_bench(args)?, args.plan()?.tasks) } else { earlier_rows(&args.from)? };
     let json = serde_json::to_string_pretty(&rows).expect("rows serialise");
     let suite = args.suite.is_some() || rows.iter().any(|r| r.case.tokens > 0);
@@ -178,6 +181,34 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     } else {
         print!("{table}");
     }
+    Ok(())
+}
+
+/// `bench --answerable N|FILE`: the items of one QA set that the full cache answers at every length.
+fn answerable(args: &BenchArgs, items: &str) -> Result<()> {
+    let (set, task, chars_per_token) = match args.tasks[..] {
+        [TaskKind::Squad] => (fetched_data(&fetch::SQUAD, QaSet::squad)?, TaskKind::Squad, bench::suite::SQUAD_CHARS_PER_TOKEN),
+        [TaskKind::Hotpotqa] => (fetched_data(&fetch::HOTPOTQA, QaSet::hotpotqa)?, TaskKind::Hotpotqa, bench::suite::HOTPOTQA_CHARS_PER_TOKEN),
+        _ => return Err(Error::Usage("--answerable screens one QA set: give --tasks squad or --tasks hotpotqa".into())),
+    };
+    let items: Vec<usize> = match items.parse::<usize>() {
+        Ok(n) => (0..n.min(set.items.len())).collect(),
+        Err(_) => {
+            let text = std::fs::read_to_string(items).map_err(Error::io(format!("reading {items}")))?;
+            let list: Vec<usize> = serde_json::from_str(&text).map_err(|e| Error::Usage(format!("{items} is not a JSON list of item indices: {e}")))?;
+            match list.iter().find(|&&i| i >= set.items.len()) {
+                Some(i) => return Err(Error::Usage(format!("{items} names item {i}, and the set has {}", set.items.len()))),
+                None => list,
+            }
+        }
+    };
+    let lengths = if args.lengths.is_empty() { vec![0, 1500] } else { args.lengths.clone() };
+    let chars: Vec<usize> = lengths.iter().map(|&t| (t as f64 * chars_per_token) as usize).collect();
+    let opts = args.run.qa_options(Load::Document { questions: 1 })?;
+    let model = load_model(&args.run)?;
+    let kept = bench::answerable::screen(&model, &set, task, &items, &chars, &opts, &mut |m| log(m))?;
+    log(&format!("{} of {} items answered at every length", kept.len(), items.len()));
+    println!("{}", serde_json::to_string(&kept).expect("indices serialise"));
     Ok(())
 }
 

@@ -288,6 +288,21 @@ fn suite_quick_scores_each_case_once_and_reports_against_the_full_caches_answers
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The suite's QA items come from code, not from a list kept by hand: the first SQuAD items,
+/// screened as `docs/results/2026-12-07-qa-3k/lists/run.sh` screens them, are those the suite asks.
+#[test]
+fn the_suites_qa_items_are_those_the_screen_keeps() {
+    let out = kvcompose(&["bench", "-m", &model(), "--answerable", "8", "--tasks", "squad", "--lengths", "0,1500,3000", "-n", "32"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let kept: Vec<usize> = serde_json::from_slice(&out.stdout).expect("a JSON list");
+    let listed: Vec<usize> = kvcompose::bench::suite::SQUAD_ANSWERABLE.iter().copied().filter(|&i| i < 8).collect();
+    assert!(!listed.is_empty());
+    assert_eq!(kept, listed);
+    fails_with(&["bench", "-m", &model(), "--answerable", "8", "--tasks", "needle"], "give --tasks squad or --tasks hotpotqa");
+    let list = temp_file("items.json", b"[3, 99999]").display().to_string();
+    fails_with(&["bench", "-m", &model(), "--answerable", &list, "--tasks", "squad"], "names item 99999, and the set has 5928");
+}
+
 #[test]
 fn bench_rejects_bad_plans() {
     let out = kvcompose(&["bench", "--ratios", "0.5,1.5"]);

@@ -192,7 +192,14 @@ impl QaSet {
             order.insert(at, g);
         }
         let document = order.iter().enumerate().map(|(i, &p)| format!("Document {}:\n{}", i + 1, self.paragraphs[p])).collect::<Vec<_>>().join("\n\n");
-        (document, prompt(item), item.answers.clone())
+        let (question, answers) = self.question(pick);
+        (document, question, answers)
+    }
+
+    /// Item `pick % len`'s question, as a case asks it, and its gold answers.
+    pub fn question(&self, pick: usize) -> (String, Vec<String>) {
+        let item = &self.items[pick % self.items.len()];
+        (prompt(item), item.answers.clone())
     }
 }
 

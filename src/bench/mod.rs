@@ -1,6 +1,7 @@
 //! `kvcompose bench`: generated long-document cases, answered with the full cache and with each
 //! method at each ratio, in one process and one model load; a Markdown table and JSON rows.
 
+pub mod answerable;
 pub mod datasets;
 pub mod plot;
 pub mod scored;

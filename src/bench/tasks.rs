@@ -141,7 +141,7 @@ const PEOPLE: [&str; 10] =
 const VARS: [&str; 10] = ["QXMBT", "LRAPE", "ZKUVW", "HJDOS", "NBCFY", "TWQLE", "PMZRA", "GKSOV", "YDHUN", "EXWJB"];
 
 /// A small deterministic generator (splitmix64), so cases are the same on every machine.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -152,7 +152,7 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 
