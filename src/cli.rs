@@ -90,8 +90,9 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DIR")]
     pub scores: Option<PathBuf>,
     /// Research: print as JSON which items of the QA set in --tasks (squad or hotpotqa) the full
-    /// cache answers at every --lengths, in tokens (0: the gold paragraphs alone), as the suite's
-    /// QA item lists are chosen: the first N items, or those a JSON list of indices in FILE names
+    /// cache answers at every --lengths, in tokens (0: the gold paragraphs alone) [default:
+    /// 0,1500,3000, as the suite's QA item lists are chosen]: the first N items, or those a JSON
+    /// list of indices in FILE names
     #[arg(long, value_name = "N|FILE", hide = true)]
     pub answerable: Option<String>,
     #[command(flatten)]

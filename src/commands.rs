@@ -202,7 +202,7 @@ fn answerable(args: &BenchArgs, items: &str) -> Result<()> {
             }
         }
     };
-    let lengths = if args.lengths.is_empty() { vec![0, 1500] } else { args.lengths.clone() };
+    let lengths = if args.lengths.is_empty() { vec![0, 1500, 3000] } else { args.lengths.clone() };
     let chars: Vec<usize> = lengths.iter().map(|&t| (t as f64 * chars_per_token) as usize).collect();
     let opts = args.run.qa_options(Load::Document { questions: 1 })?;
     let model = load_model(&args.run)?;
