@@ -186,20 +186,26 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
 
 /// `bench --answerable N|FILE`: the items of one QA set that the full cache answers at every length.
 fn answerable(args: &BenchArgs, items: &str) -> Result<()> {
-    let (set, task, chars_per_token) = match args.tasks[..] {
-        [TaskKind::Squad] => (fetched_data(&fetch::SQUAD, QaSet::squad)?, TaskKind::Squad, bench::suite::SQUAD_CHARS_PER_TOKEN),
-        [TaskKind::Hotpotqa] => (fetched_data(&fetch::HOTPOTQA, QaSet::hotpotqa)?, TaskKind::Hotpotqa, bench::suite::HOTPOTQA_CHARS_PER_TOKEN),
-        _ => return Err(Error::Usage("--answerable screens one QA set: give --tasks squad or --tasks hotpotqa".into())),
+    let qa = match args.tasks[..] {
+        [task] => bench::suite::qa_chars_per_token(task).map(|c| (task, c)),
+        _ => None,
     };
+    let Some((task, chars_per_token)) = qa else {
+        return Err(Error::Usage("--answerable screens one QA set: give --tasks squad or --tasks hotpotqa".into()));
+    };
+    let set = if task == TaskKind::Squad { fetched_data(&fetch::SQUAD, QaSet::squad)? } else { fetched_data(&fetch::HOTPOTQA, QaSet::hotpotqa)? };
     let items: Vec<usize> = match items.parse::<usize>() {
         Ok(n) => (0..n.min(set.items.len())).collect(),
         Err(_) => {
             let text = std::fs::read_to_string(items).map_err(Error::io(format!("reading {items}")))?;
             let list: Vec<usize> = serde_json::from_str(&text).map_err(|e| Error::Usage(format!("{items} is not a JSON list of item indices: {e}")))?;
-            match list.iter().find(|&&i| i >= set.items.len()) {
-                Some(i) => return Err(Error::Usage(format!("{items} names item {i}, and the set has {}", set.items.len()))),
-                None => list,
+            if let Some(i) = list.iter().find(|&&i| i >= set.items.len()) {
+                return Err(Error::Usage(format!("{items} names item {i}, and the set has {}", set.items.len())));
             }
+            if let Some(i) = list.iter().enumerate().find_map(|(k, i)| list[..k].contains(i).then_some(i)) {
+                return Err(Error::Usage(format!("{items} names item {i} twice")));
+            }
+            list
         }
     };
     let lengths = if args.lengths.is_empty() { vec![0, 1500, 3000] } else { args.lengths.clone() };

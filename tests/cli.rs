@@ -301,6 +301,8 @@ fn the_suites_qa_items_are_those_the_screen_keeps() {
     fails_with(&["bench", "-m", &model(), "--answerable", "8", "--tasks", "needle"], "give --tasks squad or --tasks hotpotqa");
     let list = temp_file("items.json", b"[3, 99999]").display().to_string();
     fails_with(&["bench", "-m", &model(), "--answerable", &list, "--tasks", "squad"], "names item 99999, and the set has 5928");
+    let list = temp_file("twice.json", b"[3, 5, 3]").display().to_string();
+    fails_with(&["bench", "-m", &model(), "--answerable", &list, "--tasks", "squad"], "names item 3 twice");
 }
 
 #[test]

@@ -37,9 +37,14 @@ impl Haystacks<'_> {
 /// Characters per SmolLM2 token of the QA kind's paragraphs, from the suite's cases at 1.5k-5k
 /// tokens (`docs/results/2026-12-05-fidelity`): SQuAD's 4.0-4.9, HotpotQA's 3.4-4.0 (names,
 /// dates and numbers). HotpotQA once shared SQuAD's 4.4, which made a 7k case 8.2k tokens, more
-/// than SmolLM2's 8,192-token context.
-pub const SQUAD_CHARS_PER_TOKEN: f64 = 4.4;
-pub const HOTPOTQA_CHARS_PER_TOKEN: f64 = 3.85;
+/// than SmolLM2's 8,192-token context. `None` for a task that is not a QA set.
+pub fn qa_chars_per_token(task: TaskKind) -> Option<f64> {
+    match task {
+        TaskKind::Squad => Some(4.4),
+        TaskKind::Hotpotqa => Some(3.85),
+        _ => None,
+    }
+}
 
 /// SQuAD items (in `QaSet::squad` order) that SmolLM2-135M-Instruct answers with the full cache,
 /// greedy and graded as the suite grades, from their own paragraph alone and still with it at half
@@ -81,9 +86,8 @@ pub fn cases(hay: &Haystacks<'_>, src: &Sources, lengths: &[usize], per_kind: us
                 let depth = (0.05 + 0.85 * (i as f64 + 0.5) / per_kind as f64 + jitter).clamp(0.02, 0.95);
                 let case = match kind {
                     TaskKind::Squad | TaskKind::Hotpotqa => {
-                        let (task, chars_per_token) =
-                            if i % 2 == 0 { (TaskKind::Squad, SQUAD_CHARS_PER_TOKEN) } else { (TaskKind::Hotpotqa, HOTPOTQA_CHARS_PER_TOKEN) };
-                        tasks::generate_in(task, "", src, (tokens as f64 * chars_per_token) as usize, depth, s)?
+                        let task = if i % 2 == 0 { TaskKind::Squad } else { TaskKind::Hotpotqa };
+                        tasks::generate_in(task, "", src, (tokens as f64 * qa_chars_per_token(task)?) as usize, depth, s)?
                     }
                     _ => {
                         let h = hay.pick(i, tokens);

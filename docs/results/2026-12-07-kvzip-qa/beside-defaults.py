@@ -1,11 +1,13 @@
 # KVzip (-fa off) beside the defaults' KVCompose rows (../2026-12-07-qa-calibration) on the cases both
-# full caches answer; run from the repository root.
-import json
+# full caches answer; run from the repository root. Arguments: the KVzip run's folder and the
+# defaults' (these by default).
+import json, sys
+kvzip, defaults = sys.argv[1:3] if len(sys.argv) > 2 else ('docs/results/2026-12-07-kvzip-qa', 'docs/results/2026-12-07-qa-calibration')
 kv = []; de = []
 for s in range(1, 7):
     try:
-        kv += json.load(open(f'docs/results/2026-12-07-kvzip-qa/s{s}-1500/results.json'))
-        de += json.load(open(f'docs/results/2026-12-07-qa-calibration/s{s}-1500/results.json'))
+        kv += json.load(open(f'{kvzip}/s{s}-1500/results.json'))
+        de += json.load(open(f'{defaults}/s{s}-1500/results.json'))
     except FileNotFoundError:
         pass
 key = lambda r: (r['task'], r['chars'], r['depth'], r['question'])
